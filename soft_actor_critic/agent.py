@@ -1,0 +1,140 @@
+"""The SAC agent: policy, twin critic, target critic, temperature, and one gradient update.
+
+`Agent.update` follows the algorithm box of Haarnoja et al. 2019 (arXiv:1812.05905): critic step,
+policy step against the updated critic, temperature step, then Polyak averaging of the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from soft_actor_critic import losses
+from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.networks import SquashedGaussianPolicy, TwinCritic
+from soft_actor_critic.replay_buffer import Batch
+
+
+def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """theta_target <- (1 - tau) theta_target + tau theta_source, in place."""
+    with torch.no_grad():
+        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of `module` take no gradient inside the block; gradients still flow through it."""
+    flags = [parameter.requires_grad for parameter in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(module.parameters(), flags):
+            parameter.requires_grad_(flag)
+
+
+class Agent:
+    def __init__(
+        self,
+        observation_dim: int,
+        action_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        config: TrainConfig,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.gamma, self.tau, self.device = config.gamma, config.tau, torch.device(device)
+        hidden_units = config.hidden_units
+        self.policy = SquashedGaussianPolicy(observation_dim, action_dim, hidden_units, action_low, action_high)
+        self.policy.to(self.device)
+        self.critic = TwinCritic(observation_dim, action_dim, hidden_units).to(self.device)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = torch.tensor(math.log(config.alpha), device=self.device, requires_grad=True)
+        self.target_entropy = -float(action_dim)  # the heuristic of section 5: -dim(A)
+        self.policy_optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.learning_rate)
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.learning_rate)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """The temperature as a constant: it multiplies other losses, which must not move it
+        (rail-berkeley/softlearning#60)."""
+        return self.log_alpha.detach().exp()
+
+    @torch.inference_mode()
+    def act(self, observation: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """One action for one observation, in the env's units."""
+        observations = torch.as_tensor(observation, dtype=torch.float32, device=self.device).unsqueeze(0)
+        return self.policy.act(observations, deterministic)[0].cpu().numpy()
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One SAC gradient step on a batch; returns detached scalars to log (no host sync here)."""
+        observations, actions, rewards, next_observations, terminateds = (
+            torch.as_tensor(array, device=self.device) for array in batch
+        )
+        critic_metrics = self.update_critic(observations, actions, rewards, next_observations, terminateds)
+        policy_metrics, log_probs = self.update_policy(observations)
+        temperature_metrics = self.update_temperature(log_probs)
+        polyak_update(self.target_critic, self.critic, self.tau)
+        return critic_metrics | policy_metrics | temperature_metrics
+
+    def update_critic(self, observations, actions, rewards, next_observations, terminateds) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            next_actions, next_log_probs = self.policy.sample(next_observations)
+            next_q1, next_q2 = self.target_critic(next_observations, next_actions)
+            targets = losses.soft_q_target(
+                rewards, terminateds, next_q1, next_q2, next_log_probs, self.alpha, self.gamma
+            )
+        q1, q2 = self.critic(observations, actions)
+        loss = losses.critic_loss(q1, q2, targets)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optimizer.step()
+        return {"loss/critic": loss.detach(), "train/q": torch.min(q1, q2).detach().mean()}
+
+    def update_policy(self, observations: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The policy step; the critic is only a function here, so it gets no gradient."""
+        actions, log_probs = self.policy.sample(observations)
+        with frozen(self.critic):
+            q1, q2 = self.critic(observations, actions)
+        loss = losses.policy_loss(log_probs, torch.min(q1, q2), self.alpha)
+        self.policy_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.policy_optimizer.step()
+        log_probs = log_probs.detach()
+        return {"loss/policy": loss.detach(), "train/entropy": -log_probs.mean()}, log_probs
+
+    def update_temperature(self, log_probs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The temperature step, reusing the policy step's log-probabilities (no third forward)."""
+        loss = losses.temperature_loss(self.log_alpha, log_probs, self.target_entropy)
+        self.alpha_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.alpha_optimizer.step()
+        return {"loss/temperature": loss.detach(), "train/alpha": self.alpha}
+
+    def state_dict(self) -> dict:
+        return {
+            "policy": self.policy.state_dict(),
+            "critic": self.critic.state_dict(),
+            "target_critic": self.target_critic.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "policy_optimizer": self.policy_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "alpha_optimizer": self.alpha_optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.critic.load_state_dict(state["critic"])
+        self.target_critic.load_state_dict(state["target_critic"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.policy_optimizer.load_state_dict(state["policy_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])

@@ -1,0 +1,127 @@
+"""Every default of the command line, once, with its validation.
+
+The argparse parser in `__main__` reads its defaults from these dataclasses and builds them with
+`TrainConfig(**vars(args))`, so a flag and its field can never drift apart. This module must stay
+free of torch and gymnasium: `--help` and argument errors answer without importing either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+# Gymnasium 1.x renamed these; the old ids keep working with a notice.
+RENAMED_ENV_IDS = {
+    "LunarLanderContinuous-v2": "LunarLanderContinuous-v3",
+}
+
+
+class ConfigError(ValueError):
+    """A flag value that can never work; the CLI reports it as a usage error (exit 2)."""
+
+
+class RunError(Exception):
+    """Something on disk or in the environment stops the command; the CLI reports it (exit 1)."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_run_name(run_name: str | None) -> None:
+    if run_name is None:
+        return
+    _require(run_name.strip() != "", "--run-name must not be empty")
+    _require(
+        "/" not in run_name and "\\" not in run_name and ".." not in run_name and run_name != ".",
+        f"--run-name {run_name!r} must be a plain folder name (no path separators or '..')",
+    )
+
+
+def _check_hidden_units(hidden_units: tuple[int, ...]) -> None:
+    _require(len(hidden_units) > 0, "--hidden-units needs at least one layer width")
+    _require(all(units > 0 for units in hidden_units), f"--hidden-units must be positive, got {list(hidden_units)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env_name: str = "LunarLanderContinuous-v3"
+    hidden_units: tuple[int, ...] = (256, 256)
+    directory: str = "runs"
+    seed: int = 1
+    run_name: str | None = None
+    batch_size: int = 256
+    memory_size: int = 1_000_000
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    num_steps: int = 1_000_000
+    start_step: int = 1000
+    alpha: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+        _check_hidden_units(self.hidden_units)
+        _check_run_name(self.run_name)
+        for name in ("batch_size", "memory_size", "num_steps"):
+            _require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        _require(self.start_step >= 0, f"--start-step must be zero or more, got {self.start_step}")
+        _require(
+            self.batch_size <= self.memory_size,
+            f"--batch-size ({self.batch_size}) must not exceed --memory-size ({self.memory_size})",
+        )
+        for name in ("learning_rate", "alpha"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value > 0, f"--{name.replace('_', '-')} must be positive, got {value}")
+        for name in ("gamma", "tau"):
+            value = getattr(self, name)
+            _require(0 < value <= 1, f"--{name} must be in (0, 1], got {value}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    run_name: str
+    env_name: str | None = None  # None: the run's own
+    hidden_units: tuple[int, ...] | None = None  # None: the run's own
+    directory: str = "runs"
+    seed: int = 1
+    num_episodes: int = 3
+    deterministic: bool = False
+    render: bool = False
+    record: bool = False
+
+    def __post_init__(self) -> None:
+        if self.hidden_units is not None:
+            object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+            _check_hidden_units(self.hidden_units)
+        _require(self.run_name is not None, "--run-name is required")
+        _check_run_name(self.run_name)
+        _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
+        _require(not (self.render and self.record), "--render and --record are exclusive: pick one")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.directory) / self.run_name
+
+
+def load_train_config(run_dir: Path) -> TrainConfig:
+    """Read a run's saved config; any problem becomes a RunError that names the file."""
+    path = run_dir / CONFIG_FILE
+    try:
+        values = json.loads(path.read_text())
+        known = {field.name for field in fields(TrainConfig)}
+        return TrainConfig(**{key: value for key, value in values.items() if key in known})
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: is {run_dir} a run folder?") from None
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        raise RunError(f"{path} is not a valid run config: {error}") from None

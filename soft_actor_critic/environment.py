@@ -1,0 +1,42 @@
+"""Making a Gymnasium env that SAC can drive, or a one-line reason why not."""
+
+from __future__ import annotations
+
+import difflib
+
+import gymnasium as gym
+import numpy as np
+
+from soft_actor_critic.config import RunError
+
+
+def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
+    """gym.make with the checks SAC needs: a flat Box observation and a bounded Box action."""
+    if env_name not in gym.registry:
+        matches = difflib.get_close_matches(env_name, list(gym.registry), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(matches)}?" if matches else ""
+        raise RunError(f"unknown environment {env_name!r}{hint}")
+    try:
+        env = gym.make(env_name, render_mode=render_mode)
+    except (gym.error.Error, ImportError, OSError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunError(f"cannot make {env_name}: {message}") from None
+    try:
+        check_spaces(env)
+    except RunError:
+        env.close()
+        raise
+    return env
+
+
+def check_spaces(env: gym.Env) -> None:
+    name = env.spec.id if env.spec else type(env).__name__
+    action_space, observation_space = env.action_space, env.observation_space
+    if not isinstance(action_space, gym.spaces.Box):
+        raise RunError(f"{name} has a {type(action_space).__name__} action space; SAC needs a continuous Box")
+    if action_space.shape is None or len(action_space.shape) != 1:
+        raise RunError(f"{name} has actions of shape {action_space.shape}; SAC needs a flat vector")
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise RunError(f"{name} has unbounded actions; SAC's tanh policy needs finite Box bounds")
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+        raise RunError(f"{name} has observations of type {observation_space}; this SAC needs a flat Box vector")

@@ -1,0 +1,43 @@
+"""The SAC objectives as pure tensor functions; equation numbers are those of arXiv:1812.05905.
+
+Every argument is a tensor of shape (batch,) unless named otherwise. Callers decide what carries
+gradients: these functions only compute.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def soft_q_target(
+    rewards: torch.Tensor,
+    terminateds: torch.Tensor,
+    next_q1: torch.Tensor,
+    next_q2: torch.Tensor,
+    next_log_probs: torch.Tensor,
+    alpha: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """The soft Bellman backup y = r + gamma (1 - terminated) (min(Q1', Q2') - alpha log pi(a'|s')).
+
+    Eqs. 2-3 with the clipped double-Q of section 4; a' ~ pi(.|s') comes from the *current* policy and
+    Q' from the target critic. Only `terminated` cuts the bootstrap: a time-limit truncation is not
+    the end of the task, so its next state still has value.
+    """
+    soft_next_value = torch.min(next_q1, next_q2) - alpha * next_log_probs
+    return rewards + gamma * (1.0 - terminateds) * soft_next_value
+
+
+def critic_loss(q1: torch.Tensor, q2: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """J_Q = E[1/2 (Q1(s,a) - y)^2] + E[1/2 (Q2(s,a) - y)^2]   (eq. 5, once per Q-function)."""
+    return 0.5 * ((q1 - targets).pow(2).mean() + (q2 - targets).pow(2).mean())
+
+
+def policy_loss(log_probs: torch.Tensor, q_min: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """J_pi = E[alpha log pi(a|s) - min(Q1, Q2)(s, a)] with a reparameterized   (eqs. 7 and 9)."""
+    return (alpha * log_probs - q_min).mean()
+
+
+def temperature_loss(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """J(alpha) = E[-alpha log pi(a|s) - alpha H_target]   (eq. 18); only alpha gets a gradient."""
+    return -(log_alpha.exp() * (log_probs.detach() + target_entropy)).mean()

@@ -1,0 +1,88 @@
+"""The squashed-Gaussian policy and the twin soft Q-function of SAC.
+
+References: Haarnoja et al. 2018, "Soft Actor-Critic" (arXiv:1801.01290), appendix C for the
+tanh change of variables; Haarnoja et al. 2019, "Soft Actor-Critic Algorithms and Applications"
+(arXiv:1812.05905), section 4 for the twin Q-functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def mlp(input_dim: int, hidden_units: tuple[int, ...], output_dim: int) -> nn.Sequential:
+    """Linear layers with ReLU between them and no activation on the output."""
+    widths = (input_dim, *hidden_units)
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+    layers.append(nn.Linear(widths[-1], output_dim))
+    return nn.Sequential(*layers)
+
+
+class SquashedGaussianPolicy(nn.Module):
+    """pi(a|s): a Gaussian over pre-squash actions u, squashed by tanh and scaled to the env's Box.
+
+    Log-probabilities are those of the squashed action in [-1, 1]^d, before the affine scaling to
+    the env's bounds: the scaling is a constant shift of the entropy, and leaving it out keeps the
+    target entropy -dim(A) meaning the same thing on every env whatever its bounds.
+    """
+
+    def __init__(
+        self, observation_dim: int, action_dim: int, hidden_units: tuple[int, ...], action_low, action_high
+    ) -> None:
+        super().__init__()
+        self.net = mlp(observation_dim, hidden_units, 2 * action_dim)
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32))
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32))
+        self.register_buffer("action_scale", (high - low) / 2)
+        self.register_buffer("action_bias", (high + low) / 2)
+
+    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and clamped log-std of the pre-squash Gaussian, each (batch, action_dim)."""
+        mean, log_std = self.net(observations).chunk(2, dim=-1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterized action a = scale * tanh(mean + std * eps) + bias and log pi(a|s), (batch,).
+
+        log pi(a|s) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2)   (1801.01290, eq. 21),
+        with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), which stays finite where tanh(u)
+        rounds to +-1 (the naive form gives log(0)).
+        """
+        mean, log_std = self(observations)
+        std = log_std.exp()
+        noise = torch.randn_like(mean)
+        pre_squash = mean + std * noise  # rsample: gradients flow to mean and std
+        gaussian_log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_det_jacobian = (2 * (math.log(2) - pre_squash - F.softplus(-2 * pre_squash))).sum(-1)
+        action = torch.tanh(pre_squash) * self.action_scale + self.action_bias
+        return action, gaussian_log_prob - log_det_jacobian
+
+    def act(self, observations: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """An action to take in the env: tanh(mean) scaled when deterministic, else a sample."""
+        if not deterministic:
+            return self.sample(observations)[0]
+        mean, _ = self(observations)
+        return torch.tanh(mean) * self.action_scale + self.action_bias
+
+
+class TwinCritic(nn.Module):
+    """Two independent soft Q-functions Q1(s, a), Q2(s, a); the min of the two fights overestimation."""
+
+    def __init__(self, observation_dim: int, action_dim: int, hidden_units: tuple[int, ...]) -> None:
+        super().__init__()
+        self.q1 = mlp(observation_dim + action_dim, hidden_units, 1)
+        self.q2 = mlp(observation_dim + action_dim, hidden_units, 1)
+
+    def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q1 and Q2, each (batch,)."""
+        inputs = torch.cat([observations, actions], dim=-1)  # (batch, observation_dim + action_dim)
+        return self.q1(inputs).squeeze(-1), self.q2(inputs).squeeze(-1)

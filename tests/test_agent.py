@@ -1,0 +1,122 @@
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from soft_actor_critic.agent import Agent, polyak_update
+from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.replay_buffer import Batch
+
+OBSERVATION_DIM, ACTION_DIM = 3, 2
+
+
+def make_agent(**overrides) -> Agent:
+    config = TrainConfig(hidden_units=(16, 16), **overrides)
+    return Agent(OBSERVATION_DIM, ACTION_DIM, -np.ones(ACTION_DIM), np.ones(ACTION_DIM), config)
+
+
+def make_batch(size: int = 8, seed: int = 0) -> Batch:
+    rng = np.random.default_rng(seed)
+    return Batch(
+        rng.standard_normal((size, OBSERVATION_DIM), dtype=np.float32),
+        rng.uniform(-1, 1, (size, ACTION_DIM)).astype(np.float32),
+        rng.standard_normal(size, dtype=np.float32),
+        rng.standard_normal((size, OBSERVATION_DIM), dtype=np.float32),
+        (rng.random(size) < 0.2).astype(np.float32),
+    )
+
+
+def parameters(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [parameter.detach().clone() for parameter in module.parameters()]
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.0, 0.5])
+def test_polyak_update(tau):
+    agent = make_agent()
+    before_target, source = parameters(agent.target_critic), parameters(agent.critic)
+    with torch.no_grad():
+        for parameter in agent.critic.parameters():
+            parameter.add_(1.0)  # make the two differ
+    source = parameters(agent.critic)
+    polyak_update(agent.target_critic, agent.critic, tau)
+    for after, old, new in zip(agent.target_critic.parameters(), before_target, source):
+        torch.testing.assert_close(after, (1 - tau) * old + tau * new)
+
+
+def test_target_critic_starts_as_a_copy_and_takes_no_gradient():
+    agent = make_agent()
+    for target, online in zip(agent.target_critic.parameters(), agent.critic.parameters()):
+        assert torch.equal(target, online) and target.data_ptr() != online.data_ptr()
+        assert not target.requires_grad
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.05, 1.0])
+def test_alpha_starts_where_the_user_said(alpha):
+    agent = make_agent(alpha=alpha)
+    assert agent.alpha.item() == pytest.approx(alpha)
+    assert agent.log_alpha.item() == pytest.approx(math.log(alpha))
+    assert not agent.alpha.requires_grad
+
+
+def test_target_entropy_is_minus_action_dim():
+    assert make_agent().target_entropy == -ACTION_DIM
+
+
+def test_policy_step_gives_the_critic_no_gradient():
+    agent = make_agent()
+    observations = torch.as_tensor(make_batch().observations)
+    agent.update_policy(observations)
+    assert all(parameter.grad is None for parameter in agent.critic.parameters())
+    assert all(parameter.requires_grad for parameter in agent.critic.parameters())  # restored
+    assert all(parameter.grad is not None for parameter in agent.policy.parameters())
+    assert agent.log_alpha.grad is None
+
+
+def test_update_moves_every_part_in_order():
+    agent = make_agent(tau=0.5)
+    before = {name: parameters(getattr(agent, name)) for name in ("policy", "critic", "target_critic")}
+    log_alpha = agent.log_alpha.item()
+    metrics = agent.update(make_batch())
+    expected = {"loss/critic", "loss/policy", "loss/temperature", "train/alpha", "train/entropy", "train/q"}
+    assert set(metrics) == expected
+    assert all(value.ndim == 0 and not value.requires_grad for value in metrics.values())
+    for name, old in before.items():
+        assert any(not torch.equal(a, b) for a, b in zip(getattr(agent, name).parameters(), old)), name
+    assert agent.log_alpha.item() != log_alpha
+    # target is Polyak-averaged toward the *updated* critic
+    for target, online, old in zip(
+        agent.target_critic.parameters(), agent.critic.parameters(), before["target_critic"]
+    ):
+        torch.testing.assert_close(target, 0.5 * old + 0.5 * online)
+
+
+def test_same_seed_same_losses():
+    results = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        agent = make_agent()
+        results.append([agent.update(make_batch(seed=step)) for step in range(3)])
+    for first, second in zip(*results):
+        assert {k: v.item() for k, v in first.items()} == {k: v.item() for k, v in second.items()}
+
+
+def test_save_then_load_gives_identical_actions_and_updates():
+    agent = make_agent()
+    agent.update(make_batch())
+    clone = make_agent(alpha=0.7)
+    clone.load_state_dict(copy.deepcopy(agent.state_dict()))
+    observation = np.array([0.1, -0.2, 0.3], dtype=np.float32)
+    np.testing.assert_array_equal(agent.act(observation, True), clone.act(observation, True))
+    assert clone.alpha.item() == agent.alpha.item()
+    torch.manual_seed(5)
+    first = agent.update(make_batch(seed=1))
+    torch.manual_seed(5)
+    second = clone.update(make_batch(seed=1))
+    assert {k: v.item() for k, v in first.items()} == {k: v.item() for k, v in second.items()}
+
+
+def test_act_returns_one_action_in_bounds():
+    action = make_agent().act(np.zeros(OBSERVATION_DIM, dtype=np.float32))
+    assert action.shape == (ACTION_DIM,) and np.all(np.abs(action) <= 1)

@@ -1,0 +1,137 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from soft_actor_critic.__main__ import build_parser, main
+from soft_actor_critic.config import EvalConfig, TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse(argv: list[str]) -> dict:
+    args = vars(build_parser()[0].parse_args(argv))
+    args.pop("command")
+    return args
+
+
+def test_train_defaults_are_the_config_defaults():
+    assert TrainConfig(**parse(["train"])) == TrainConfig()
+
+
+def test_eval_defaults_are_the_config_defaults():
+    assert EvalConfig(**parse(["eval", "--run-name", "x"])) == EvalConfig(run_name="x")
+
+
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    for value in ("LunarLanderContinuous-v3", "(256, 256)", "runs", "1000000", "0.0003", "0.99", "0.005", "0.2"):
+        assert f"(default: {value})" in help_text
+
+
+def usage_error(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    return error
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--memory-size", "-5"], "--memory-size"),
+        (["--num-steps", "0"], "--num-steps"),
+        (["--learning-rate", "0"], "--learning-rate"),
+        (["--alpha", "-1"], "--alpha"),
+        (["--gamma", "1.5"], "--gamma"),
+        (["--tau", "0"], "--tau"),
+        (["--hidden-units", "0", "64"], "--hidden-units"),
+        (["--hidden-units"], "--hidden-units"),
+        (["--batch-size", "512", "--memory-size", "100"], "must not exceed"),
+        (["--run-name", "a/b"], "--run-name"),
+        (["--run-name", ".."], "--run-name"),
+        (["--seed", "one"], "--seed"),
+    ],
+)
+def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_path):
+    error = usage_error(["train", "--directory", str(tmp_path / "runs"), *flags], capsys)
+    assert words in error
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("flags", [["--num-episodes", "0"], ["--run-name", "../x"], ["--record", "--render"]])
+def test_bad_eval_flags_are_one_line_usage_errors(flags, capsys):
+    usage_error(["eval", "--run-name", "x", *flags], capsys)
+
+
+def runtime_error(argv: list[str], capsys) -> str:
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    return error
+
+
+def test_unknown_env_suggests_close_matches(capsys, tmp_path):
+    error = runtime_error(["train", "--env-name", "Pendulm-v1", "--directory", str(tmp_path)], capsys)
+    assert "Pendulum-v1" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_discrete_actions_are_refused(capsys, tmp_path):
+    error = runtime_error(["train", "--env-name", "CartPole-v1", "--directory", str(tmp_path)], capsys)
+    assert "Discrete" in error and "Box" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_directory_is_a_runtime_error(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    error = runtime_error(["train", "--env-name", "Pendulum-v1", "--directory", str(tmp_path / "file")], capsys)
+    assert "file" in error
+
+
+def test_eval_of_a_missing_run_lists_the_runs(capsys, tmp_path):
+    for name in ("alpha-run", "beta-run"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(TrainConfig(env_name="Pendulum-v1").to_json())
+    error = runtime_error(["eval", "--run-name", "gamma-run", "--directory", str(tmp_path)], capsys)
+    assert "alpha-run" in error and "beta-run" in error
+
+
+def test_eval_of_a_run_without_checkpoint(capsys, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(TrainConfig(env_name="Pendulum-v1").to_json())
+    error = runtime_error(["eval", "--run-name", "run", "--directory", str(tmp_path)], capsys)
+    assert "checkpoint.pt" in error
+
+
+def test_eval_of_a_corrupt_checkpoint_or_config(capsys, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(TrainConfig(env_name="Pendulum-v1").to_json())
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert "checkpoint.pt" in runtime_error(["eval", "--run-name", "run", "--directory", str(tmp_path)], capsys)
+    (tmp_path / "run" / "config.json").write_text("{ not json")
+    assert "config.json" in runtime_error(["eval", "--run-name", "run", "--directory", str(tmp_path)], capsys)
+
+
+def test_checkpoint_that_does_not_fit_the_config(capsys, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(TrainConfig(env_name="Pendulum-v1", hidden_units=(8,)).to_json())
+    torch.save({"policy": {"net.0.weight": torch.zeros(3, 3)}}, tmp_path / "run" / "checkpoint.pt")
+    assert "checkpoint.pt" in runtime_error(["eval", "--run-name", "run", "--directory", str(tmp_path)], capsys)
+
+
+@pytest.mark.parametrize("entry", [["soft_actor_critic"], ["-m", "soft_actor_critic"]])
+def test_both_ways_of_running_from_the_repo(entry):
+    result = subprocess.run(
+        [sys.executable, *entry, "eval", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--deterministic" in result.stdout

@@ -1,0 +1,103 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from soft_actor_critic.__main__ import main
+
+TINY = ["--hidden-units", "32", "32", "--batch-size", "32", "--memory-size", "1000", "--start-step", "100"]
+LOGGED = {
+    "loss/critic",
+    "loss/policy",
+    "loss/temperature",
+    "train/alpha",
+    "train/entropy",
+    "train/q",
+    "episode/return",
+    "episode/length",
+    "time/sps",
+}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("runs")
+    argv = ["train", "--env-name", "Pendulum-v1", "--num-steps", "500", "--directory", str(directory), *TINY]
+    assert main([*argv, "--run-name", "tiny"]) == 0
+    return directory / "tiny"
+
+
+def test_run_folder_holds_config_checkpoint_and_events(trained_run):
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["env_name"] == "Pendulum-v1" and config["run_name"] == "tiny" and config["hidden_units"] == [32, 32]
+    checkpoint = torch.load(trained_run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["step"] == 500
+    assert {"policy", "critic", "target_critic", "log_alpha"} <= set(checkpoint)
+    assert {"policy_optimizer", "critic_optimizer", "alpha_optimizer"} <= set(checkpoint)
+    assert not list(trained_run.glob("*.tmp"))
+
+
+def test_every_metric_and_the_hyperparameters_are_logged(trained_run):
+    events = EventAccumulator(str(trained_run))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) >= LOGGED
+    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")
+    lengths = [event.value for event in events.Scalars("episode/length")]
+    assert lengths == [200.0, 200.0]  # Pendulum truncates at 200: 500 steps hold two whole episodes
+
+
+def test_eval_reads_the_run_config_and_prints_a_mean(trained_run, capsys):
+    argv = ["eval", "--run-name", "tiny", "--directory", str(trained_run.parent), "--num-episodes", "2"]
+    assert main([*argv, "--deterministic"]) == 0
+    first = capsys.readouterr().out
+    assert main([*argv, "--deterministic"]) == 0
+    assert capsys.readouterr().out == first  # same seed, deterministic policy: same episodes
+    assert first.count("episode ") == 2
+    assert "mean return" in first.splitlines()[-1] and "over 2 episodes" in first
+
+
+def test_eval_refuses_flags_that_contradict_the_run(trained_run, capsys):
+    argv = ["eval", "--run-name", "tiny", "--directory", str(trained_run.parent)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--hidden-units", "64"])
+    assert exit_info.value.code == 2 and "hidden-units" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--env-name", "MountainCarContinuous-v0"])
+    assert main([*argv, "--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--num-episodes", "1"]) == 0
+
+
+def test_record_writes_a_gif_per_episode(trained_run, capsys):
+    argv = ["eval", "--run-name", "tiny", "--directory", str(trained_run.parent), "--num-episodes", "2", "--record"]
+    assert main(argv) == 0
+    gifs = sorted((trained_run / "videos").glob("*.gif"))
+    out = capsys.readouterr().out
+    assert len(gifs) == 2 and all(f"recorded {gif}" in out for gif in gifs)
+    with Image.open(gifs[0]) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 201  # every step plus the final frame
+        assert gif.size == (500, 500)
+
+
+def test_render_without_a_display_points_to_record(trained_run, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["eval", "--run-name", "tiny", "--directory", str(trained_run.parent), "--render"]) == 1
+    error = capsys.readouterr().err
+    assert "--record" in error and error.count("\n") == 1
+
+
+def test_old_lunar_lander_id_is_accepted_with_a_notice(tmp_path, capsys):
+    argv = ["train", "--env-name", "LunarLanderContinuous-v2", "--num-steps", "20", "--start-step", "20"]
+    assert main([*argv, "--directory", str(tmp_path), "--run-name", "old", "--memory-size", "256"]) == 0
+    assert "LunarLanderContinuous-v3" in capsys.readouterr().err
+    assert json.loads((tmp_path / "old" / "config.json").read_text())["env_name"] == "LunarLanderContinuous-v3"
+
+
+def test_train_into_an_existing_run_is_refused(trained_run, capsys):
+    before = (trained_run / "checkpoint.pt").read_bytes()
+    argv = ["train", "--env-name", "Pendulum-v1", "--directory", str(trained_run.parent), "--run-name", "tiny"]
+    assert main(argv) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert (trained_run / "checkpoint.pt").read_bytes() == before

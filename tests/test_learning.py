@@ -1,0 +1,17 @@
+"""Proof that the agent learns; slow (a few minutes on 2 cores), skip locally with -m 'not slow'."""
+
+import numpy as np
+import pytest
+
+from soft_actor_critic.config import EvalConfig, TrainConfig
+from soft_actor_critic.evaluate import evaluate
+from soft_actor_critic.train import train
+
+
+@pytest.mark.slow
+def test_pendulum_learns_with_default_hyperparameters(tmp_path):
+    run_dir = train(TrainConfig(env_name="Pendulum-v1", num_steps=15_000, directory=str(tmp_path), run_name="pendulum"))
+    returns = evaluate(
+        EvalConfig(run_name=run_dir.name, directory=str(tmp_path), num_episodes=10, deterministic=True, seed=100)
+    )
+    assert np.mean(returns) >= -300, returns

@@ -1,0 +1,72 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.wrappers import TimeLimit
+from torch.utils.tensorboard import SummaryWriter
+
+from soft_actor_critic.agent import Agent
+from soft_actor_critic.config import RunError
+from soft_actor_critic.replay_buffer import ReplayBuffer
+from soft_actor_critic.train import create_run_dir, run_loop
+
+
+class CounterEnv(gym.Env):
+    """Observation t counts the steps of the episode; it terminates at `terminate_at` if set."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, terminate_at: int | None = None):
+        self.terminate_at, self.t = terminate_at, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.terminate_at is not None and self.t >= self.terminate_at
+        return np.array([self.t], np.float32), 1.0, terminated, False, {}
+
+
+def collect(env: gym.Env, small_config, tmp_path, steps: int) -> ReplayBuffer:
+    config = small_config.__class__(**{**small_config.__dict__, "num_steps": steps, "start_step": steps})
+    agent = Agent(1, 1, env.action_space.low, env.action_space.high, config)
+    buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
+    with SummaryWriter(str(tmp_path / "events")) as writer:
+        run_loop(config, env, agent, buffer, writer)
+    return buffer
+
+
+def test_truncation_keeps_the_bootstrap_and_the_true_last_observation(small_config, tmp_path):
+    buffer = collect(TimeLimit(CounterEnv(), max_episode_steps=3), small_config, tmp_path, steps=7)
+    np.testing.assert_array_equal(buffer.observations[:7, 0], [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(buffer.next_observations[:7, 0], [1, 2, 3, 1, 2, 3, 1])
+    np.testing.assert_array_equal(buffer.terminateds[:7], np.zeros(7))
+
+
+def test_termination_cuts_the_bootstrap(small_config, tmp_path):
+    buffer = collect(TimeLimit(CounterEnv(terminate_at=3), max_episode_steps=100), small_config, tmp_path, steps=7)
+    np.testing.assert_array_equal(buffer.observations[:7, 0], [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(buffer.terminateds[:7], [0, 0, 1, 0, 0, 1, 0])
+
+
+def test_exactly_num_steps_env_steps(small_config, tmp_path):
+    buffer = collect(TimeLimit(CounterEnv(), max_episode_steps=5), small_config, tmp_path, steps=13)
+    assert len(buffer) == 13
+
+
+def test_run_names_never_collide(tmp_path):
+    first = create_run_dir(str(tmp_path), None, "ALE/Pong-v5")
+    second = create_run_dir(str(tmp_path), None, "ALE/Pong-v5")
+    assert first != second and first.is_dir() and second.is_dir()
+    assert first.parent == tmp_path and "ALE-Pong-v5" in first.name
+
+
+def test_existing_run_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(RunError, match="already exists"):
+        create_run_dir(str(tmp_path), "mine", "Pendulum-v1")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
