@@ -36,13 +36,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "--hidden-units",
         type=int,
         nargs="+",
+        metavar="N",
         default=TrainConfig.hidden_units,
         help="widths of the hidden layers of the policy and of each critic",
     )
     train.add_argument("--directory", default=TrainConfig.directory, help="folder that holds the run folders")
     train.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed of torch, numpy and the env")
     train.add_argument(
-        "--run-name", default=TrainConfig.run_name, help="name of the run folder; by default date, time and env name"
+        "--run-name", default=TrainConfig.run_name, help="name of the run folder; None: <date>_<time>_<env-name>"
     )
     train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="transitions per update")
     train.add_argument(
@@ -71,15 +72,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
 
     evaluate = commands.add_parser("eval", help="roll out a trained agent", formatter_class=formatter)
-    evaluate.add_argument("--run-name", required=True, help="the run folder to load (inside --directory)")
+    evaluate.add_argument(
+        "--run-name", required=True, default=argparse.SUPPRESS, help="the run folder to load (inside --directory)"
+    )
     evaluate.add_argument("--directory", default=EvalConfig.directory, help="folder that holds the run folders")
-    evaluate.add_argument("--env-name", default=EvalConfig.env_name, help="must match the run's; None: the run's")
+    evaluate.add_argument(
+        "--env-name", default=EvalConfig.env_name, help="None: the run's own; if given, it must match"
+    )
     evaluate.add_argument(
         "--hidden-units",
         type=int,
         nargs="+",
+        metavar="N",
         default=EvalConfig.hidden_units,
-        help="must match the run's; None: the run's",
+        help="None: the run's own; if given, it must match",
     )
     evaluate.add_argument("--seed", type=int, default=EvalConfig.seed, help="seed of the env and the policy noise")
     evaluate.add_argument("--num-episodes", type=int, default=EvalConfig.num_episodes, help="episodes to roll out")

@@ -10,11 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_FILE = "checkpoint.pt"
+MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
 
 # Gymnasium 1.x renamed these; the old ids keep working with a notice.
 RENAMED_ENV_IDS = {
@@ -45,6 +43,10 @@ def _check_run_name(run_name: str | None) -> None:
     )
 
 
+def _check_seed(seed: int) -> None:
+    _require(0 <= seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {seed}")
+
+
 def _check_hidden_units(hidden_units: tuple[int, ...]) -> None:
     _require(len(hidden_units) > 0, "--hidden-units needs at least one layer width")
     _require(all(units > 0 for units in hidden_units), f"--hidden-units must be positive, got {list(hidden_units)}")
@@ -70,6 +72,7 @@ class TrainConfig:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
         _check_hidden_units(self.hidden_units)
         _check_run_name(self.run_name)
+        _check_seed(self.seed)
         for name in ("batch_size", "memory_size", "num_steps"):
             _require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         _require(self.start_step >= 0, f"--start-step must be zero or more, got {self.start_step}")
@@ -106,22 +109,6 @@ class EvalConfig:
             _check_hidden_units(self.hidden_units)
         _require(self.run_name is not None, "--run-name is required")
         _check_run_name(self.run_name)
+        _check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
         _require(not (self.render and self.record), "--render and --record are exclusive: pick one")
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.directory) / self.run_name
-
-
-def load_train_config(run_dir: Path) -> TrainConfig:
-    """Read a run's saved config; any problem becomes a RunError that names the file."""
-    path = run_dir / CONFIG_FILE
-    try:
-        values = json.loads(path.read_text())
-        known = {field.name for field in fields(TrainConfig)}
-        return TrainConfig(**{key: value for key, value in values.items() if key in known})
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing: is {run_dir} a run folder?") from None
-    except (OSError, ValueError, TypeError, AttributeError) as error:
-        raise RunError(f"{path} is not a valid run config: {error}") from None

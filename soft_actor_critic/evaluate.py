@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,48 +12,62 @@ import numpy as np
 import torch
 from PIL import Image
 
-from soft_actor_critic.config import CHECKPOINT_FILE, ConfigError, EvalConfig, RunError, load_train_config
+from soft_actor_critic.config import ConfigError, EvalConfig, RunError
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import SquashedGaussianPolicy
+from soft_actor_critic.runs import (
+    CHECKPOINT_FILE,
+    create_unique_dir,
+    find_run,
+    first_line,
+    load_checkpoint,
+    load_train_config,
+    timestamp,
+)
 
-GIF_FPS = 25  # frames above this rate are dropped: smaller files, and browsers slow faster GIFs anyway
-
-
-def find_run(config: EvalConfig) -> Path:
-    run_dir = config.run_dir
-    if run_dir.is_dir():
-        return run_dir
-    root = Path(config.directory)
-    runs = sorted(path.name for path in root.iterdir() if (path / "config.json").is_file()) if root.is_dir() else []
-    listing = f"runs there: {', '.join(runs)}" if runs else "it holds no runs"
-    raise RunError(f"no run {config.run_name!r} in {root}; {listing}")
+MAX_GIF_FPS = 30  # frames above this rate are dropped: smaller files, and browsers slow faster GIFs anyway
 
 
 def has_display() -> bool:
     return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def create_video_dir(run_dir: Path) -> Path:
+    """A new folder for this eval's GIFs, <run>/videos/<date>_<time>: earlier recordings stay."""
+    try:
+        return create_unique_dir(run_dir / "videos", timestamp())
+    except OSError as error:
+        raise RunError(f"cannot create a folder for GIFs in {run_dir / 'videos'}: {first_line(error)}") from None
+
+
 def load_policy(run_dir: Path, hidden_units: tuple[int, ...], env: gym.Env) -> SquashedGaussianPolicy:
-    """The run's policy, sized for `env`; a file that can't be read or doesn't fit is a RunError."""
+    """The run's trained policy, sized for `env`; a checkpoint that doesn't fit is a RunError."""
     observation_space, action_space = env.observation_space, env.action_space
     policy = SquashedGaussianPolicy(
         observation_space.shape[0], action_space.shape[0], hidden_units, action_space.low, action_space.high
     )
-    path = run_dir / CHECKPOINT_FILE
-    if not path.is_file():
-        raise RunError(f"{path} is missing: the run has no checkpoint yet")
+    state = load_checkpoint(run_dir)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         policy.load_state_dict(state["policy"])
-    except Exception as error:  # torch raises many types for a bad file; all mean the same here
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RunError(f"cannot load {path}: {reason}") from None
+    except (KeyError, TypeError, RuntimeError) as error:
+        path = run_dir / CHECKPOINT_FILE
+        raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
     return policy.eval()
 
 
 def write_gif(frames: list[Image.Image], path: Path, fps: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+    try:
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+    except OSError as error:
+        raise RunError(f"cannot write {path}: {error.strerror or first_line(error)}") from None
+
+
+def render_frame(env: gym.Env) -> Image.Image:
+    """The env's current frame, palette-quantized (1 byte a pixel) while the episode's frames are held."""
+    try:
+        return Image.fromarray(env.render()).quantize(256)
+    except Exception as error:  # each renderer (pygame, MuJoCo's GL backends) fails its own way
+        raise RunError(f"cannot render {env.spec.id if env.spec else env}: {first_line(error)}") from None
 
 
 def rollout(
@@ -64,7 +78,7 @@ def rollout(
     episode_return, length, frames, done = 0.0, 0, [], False
     while True:
         if frame_skip and (done or length % frame_skip == 0):
-            frames.append(Image.fromarray(env.render()).quantize(256))  # 1 byte a pixel while held
+            frames.append(render_frame(env))
         if done:
             return episode_return, length, frames
         with torch.inference_mode():
@@ -77,7 +91,7 @@ def rollout(
 
 def evaluate(config: EvalConfig) -> list[float]:
     """Roll out the run's policy for config.num_episodes episodes; returns their returns."""
-    run_dir = find_run(config)
+    run_dir = find_run(config.directory, config.run_name)
     train_config = load_train_config(run_dir)
     for flag, given, saved in (
         ("--env-name", config.env_name, train_config.env_name),
@@ -87,14 +101,16 @@ def evaluate(config: EvalConfig) -> list[float]:
             raise ConfigError(f"{flag} {given} differs from the run's {saved}; leave it out to use the run's")
     if config.render and not has_display():
         raise RunError("--render needs a display and none was found; use --record to write GIFs instead")
+    if config.record and not has_display():
+        os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's off-screen renderer; Box2D needs none
 
     render_mode = "human" if config.render else "rgb_array" if config.record else None
     env = make_env(train_config.env_name, render_mode=render_mode)
     policy = load_policy(run_dir, train_config.hidden_units, env)
     torch.manual_seed(config.seed)
-    env_fps = env.metadata.get("render_fps") or GIF_FPS
-    frame_skip = max(1, round(env_fps / GIF_FPS)) if config.record else None
-    stamp = f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    env_fps = env.metadata.get("render_fps") or MAX_GIF_FPS
+    frame_skip = math.ceil(env_fps / MAX_GIF_FPS) if config.record else None
+    video_dir = create_video_dir(run_dir) if config.record else None
     returns = []
     try:
         for episode in range(1, config.num_episodes + 1):
@@ -104,7 +120,7 @@ def evaluate(config: EvalConfig) -> list[float]:
             returns.append(episode_return)
             print(f"episode {episode}: return {episode_return:.1f}, length {length}", flush=True)
             if frames:
-                path = run_dir / "videos" / f"{stamp}_episode-{episode}.gif"
+                path = video_dir / f"episode-{episode}.gif"
                 write_gif(frames, path, env_fps / frame_skip)
                 print(f"recorded {path}", flush=True)
     finally:

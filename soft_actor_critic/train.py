@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections import deque
-from datetime import datetime
 from pathlib import Path
 
 import gymnasium as gym
@@ -17,49 +15,12 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.config import CHECKPOINT_FILE, CONFIG_FILE, RunError, TrainConfig
+from soft_actor_critic.config import RunError, TrainConfig
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.replay_buffer import ReplayBuffer
+from soft_actor_critic.runs import CHECKPOINT_FILE, CONFIG_FILE, create_run_dir, save_checkpoint
 
 LOG_INTERVAL = 250  # env steps between two points of the loss and SPS curves
-
-
-def create_run_dir(directory: str, run_name: str | None, env_name: str) -> Path:
-    """Make a new, empty run folder; an existing one is never reused."""
-    root = Path(directory)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        if run_name is not None:
-            run_dir = root / run_name
-            if run_dir.exists():
-                raise RunError(f"run folder {run_dir} already exists; choose another --run-name")
-            run_dir.mkdir()
-            return run_dir
-        stem = f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{env_name.replace('/', '-')}"
-        for attempt in range(1, 1000):
-            run_dir = root / (stem if attempt == 1 else f"{stem}_{attempt}")
-            try:
-                run_dir.mkdir()
-                return run_dir
-            except FileExistsError:
-                continue
-    except PermissionError as error:
-        raise RunError(f"cannot write to {error.filename or directory}: permission denied") from None
-    except (FileExistsError, NotADirectoryError):
-        raise RunError(f"--directory {directory} is not a folder") from None
-    except OSError as error:
-        raise RunError(f"cannot create a run folder in {directory}: {error.strerror}") from None
-    raise RunError(f"cannot find a free run name for {stem} in {directory}")
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        torch.save(state, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
 
 
 def log_hyperparameters(writer: SummaryWriter, config: TrainConfig) -> None:
@@ -76,14 +37,18 @@ def train(config: TrainConfig) -> Path:
     """Train a fresh agent for exactly config.num_steps env steps; returns the run folder."""
     env = make_env(config.env_name)
     try:
+        torch.manual_seed(config.seed)
+        observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+        agent = Agent(observation_dim, action_dim, env.action_space.low, env.action_space.high, config)
+        try:
+            buffer = ReplayBuffer(config.memory_size, observation_dim, action_dim, seed=config.seed)
+        except MemoryError:
+            raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
+        # Only now that everything is built: a run folder is never left behind by bad input.
         run_dir = create_run_dir(config.directory, config.run_name, config.env_name)
         config = dataclasses.replace(config, run_name=run_dir.name)
         (run_dir / CONFIG_FILE).write_text(config.to_json())
         print(f"run folder: {run_dir}", flush=True)
-        torch.manual_seed(config.seed)
-        observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-        agent = Agent(observation_dim, action_dim, env.action_space.low, env.action_space.high, config)
-        buffer = ReplayBuffer(config.memory_size, observation_dim, action_dim, seed=config.seed)
         with SummaryWriter(str(run_dir)) as writer:
             log_hyperparameters(writer, config)
             run_loop(config, env, agent, buffer, writer)

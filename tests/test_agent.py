@@ -120,3 +120,48 @@ def test_save_then_load_gives_identical_actions_and_updates():
 def test_act_returns_one_action_in_bounds():
     action = make_agent().act(np.zeros(OBSERVATION_DIM, dtype=np.float32))
     assert action.shape == (ACTION_DIM,) and np.all(np.abs(action) <= 1)
+
+
+def constant_critic_heads(agent: Agent, q1: float, q2: float) -> None:
+    """Make Q1 and Q2 constant functions, so which one a loss used shows in its value."""
+    with torch.no_grad():
+        for head, value in ((agent.critic.q1, q1), (agent.critic.q2, q2)):
+            head[-1].weight.zero_()
+            head[-1].bias.fill_(value)
+
+
+def test_policy_loss_goes_through_the_smaller_q():
+    agent = make_agent(alpha=0.5)
+    constant_critic_heads(agent, q1=100.0, q2=-100.0)
+    metrics, log_probs = agent.update_policy(torch.as_tensor(make_batch().observations))
+    torch.testing.assert_close(metrics["loss/policy"], 0.5 * log_probs.mean() + 100.0)
+
+
+def test_critic_target_uses_the_target_critic_and_fresh_policy_actions():
+    agent = make_agent(alpha=0.3, gamma=0.9)
+    with torch.no_grad():
+        for parameter in agent.target_critic.parameters():
+            parameter.mul_(2.0)  # target and online critic now differ
+    batch = [torch.as_tensor(array) for array in make_batch(size=16)]
+    observations, actions, rewards, next_observations, terminateds = batch
+    torch.manual_seed(11)
+    with torch.no_grad():
+        next_actions, next_log_probs = agent.policy.sample(next_observations)
+        next_q = torch.min(*agent.target_critic(next_observations, next_actions))
+        targets = rewards + 0.9 * (1 - terminateds) * (next_q - 0.3 * next_log_probs)
+        q1, q2 = agent.critic(observations, actions)
+        expected = 0.5 * (((q1 - targets) ** 2).mean() + ((q2 - targets) ** 2).mean())
+    torch.manual_seed(11)
+    metrics = agent.update_critic(*batch)
+    torch.testing.assert_close(metrics["loss/critic"], expected)
+
+
+def test_update_runs_critic_policy_temperature_then_target(monkeypatch):
+    agent = make_agent()
+    calls = []
+    for name in ("update_critic", "update_policy", "update_temperature"):
+        method = getattr(agent, name)
+        monkeypatch.setattr(agent, name, lambda *args, _m=method, _n=name: calls.append(_n) or _m(*args))
+    monkeypatch.setattr("soft_actor_critic.agent.polyak_update", lambda *args: calls.append("polyak_update"))
+    agent.update(make_batch())
+    assert calls == ["update_critic", "update_policy", "update_temperature", "polyak_update"]

@@ -59,6 +59,8 @@ def usage_error(argv: list[str], capsys) -> str:
         (["--run-name", "a/b"], "--run-name"),
         (["--run-name", ".."], "--run-name"),
         (["--seed", "one"], "--seed"),
+        (["--seed", "-1"], "--seed"),
+        (["--seed", str(2**32)], "--seed"),
     ],
 )
 def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_path):
@@ -67,7 +69,9 @@ def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("flags", [["--num-episodes", "0"], ["--run-name", "../x"], ["--record", "--render"]])
+@pytest.mark.parametrize(
+    "flags", [["--num-episodes", "0"], ["--run-name", "../x"], ["--record", "--render"], ["--seed", "-1"]]
+)
 def test_bad_eval_flags_are_one_line_usage_errors(flags, capsys):
     usage_error(["eval", "--run-name", "x", *flags], capsys)
 
@@ -91,10 +95,18 @@ def test_discrete_actions_are_refused(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unwritable_directory_is_a_runtime_error(capsys, tmp_path):
-    (tmp_path / "file").write_text("")
-    error = runtime_error(["train", "--env-name", "Pendulum-v1", "--directory", str(tmp_path / "file")], capsys)
-    assert "file" in error
+def test_directory_that_is_a_file_is_a_runtime_error(capsys, tmp_path):
+    (tmp_path / "taken").write_text("")
+    for directory in (tmp_path / "taken", tmp_path / "taken" / "runs"):
+        error = runtime_error(["train", "--env-name", "Pendulum-v1", "--directory", str(directory)], capsys)
+        assert f"--directory {directory} is not a folder" in error
+    assert (tmp_path / "taken").read_text() == ""
+
+
+def test_memory_size_that_cannot_fit_writes_nothing(capsys, tmp_path):
+    argv = ["train", "--env-name", "Pendulum-v1", "--directory", str(tmp_path), "--memory-size", str(10**14)]
+    assert "--memory-size" in runtime_error(argv, capsys)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_eval_of_a_missing_run_lists_the_runs(capsys, tmp_path):

@@ -61,23 +61,36 @@ def test_eval_reads_the_run_config_and_prints_a_mean(trained_run, capsys):
 
 def test_eval_refuses_flags_that_contradict_the_run(trained_run, capsys):
     argv = ["eval", "--run-name", "tiny", "--directory", str(trained_run.parent)]
-    with pytest.raises(SystemExit) as exit_info:
-        main([*argv, "--hidden-units", "64"])
-    assert exit_info.value.code == 2 and "hidden-units" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([*argv, "--env-name", "MountainCarContinuous-v0"])
+    for flags, words in ((["--hidden-units", "64"], "--hidden-units"), (["--env-name", "Hopper-v5"], "--env-name")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, *flags])
+        error = capsys.readouterr().err
+        assert exit_info.value.code == 2 and words in error and "differs from the run's" in error
     assert main([*argv, "--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--num-episodes", "1"]) == 0
 
 
-def test_record_writes_a_gif_per_episode(trained_run, capsys):
+def test_record_writes_a_gif_per_episode_and_keeps_earlier_ones(trained_run, capsys):
     argv = ["eval", "--run-name", "tiny", "--directory", str(trained_run.parent), "--num-episodes", "2", "--record"]
     assert main(argv) == 0
-    gifs = sorted((trained_run / "videos").glob("*.gif"))
     out = capsys.readouterr().out
+    gifs = sorted((trained_run / "videos").glob("*/*.gif"))
     assert len(gifs) == 2 and all(f"recorded {gif}" in out for gif in gifs)
     with Image.open(gifs[0]) as gif:
-        assert gif.format == "GIF" and gif.n_frames == 201  # every step plus the final frame
+        assert gif.format == "GIF" and gif.n_frames == 201  # Pendulum's 30 fps: every step plus the last frame
         assert gif.size == (500, 500)
+    assert main(argv) == 0  # a second recording in the same second goes to a folder of its own
+    assert len(list((trained_run / "videos").glob("*/*.gif"))) == 4
+
+
+def test_record_works_headless_on_mujoco(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    argv = ["--directory", str(tmp_path), "--run-name", "mujoco"]
+    train = ["train", "--env-name", "InvertedPendulum-v5", "--num-steps", "30", "--start-step", "30"]
+    assert main([*train, "--hidden-units", "8", "--memory-size", "64", "--batch-size", "32", *argv]) == 0
+    assert main(["eval", "--record", "--num-episodes", "1", *argv]) == 0
+    (gif,) = (tmp_path / "mujoco" / "videos").glob("*/episode-1.gif")
+    with Image.open(gif) as image:
+        assert image.n_frames >= 2
 
 
 def test_render_without_a_display_points_to_record(trained_run, capsys, monkeypatch):

@@ -7,7 +7,8 @@ from torch.utils.tensorboard import SummaryWriter
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import RunError
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.train import create_run_dir, run_loop
+from soft_actor_critic.runs import create_run_dir
+from soft_actor_critic.train import run_loop
 
 
 class CounterEnv(gym.Env):
@@ -70,3 +71,31 @@ def test_existing_run_is_refused_and_left_alone(tmp_path):
     with pytest.raises(RunError, match="already exists"):
         create_run_dir(str(tmp_path), "mine", "Pendulum-v1")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+class CountingAgent:
+    """Stands in for Agent in run_loop: records when it is asked to act and to update."""
+
+    def __init__(self, buffer: ReplayBuffer):
+        self.buffer, self.acted, self.updated_at = buffer, 0, []
+
+    def act(self, observation):
+        self.acted += 1
+        return np.zeros(1, np.float32)
+
+    def update(self, batch):
+        self.updated_at.append(len(self.buffer))
+        return {}
+
+
+def test_uniform_warm_up_then_one_update_per_step(small_config, tmp_path):
+    config = small_config.__class__(**{**small_config.__dict__, "num_steps": 13, "start_step": 5})
+    buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
+    agent = CountingAgent(buffer)
+    with SummaryWriter(str(tmp_path / "events")) as writer:
+        run_loop(config, TimeLimit(CounterEnv(), max_episode_steps=4), agent, buffer, writer)
+    assert agent.acted == 8  # steps 6..13 act with the policy
+    assert agent.updated_at == list(range(6, 14))  # one update per step, each after storing that step
+    warm_up_actions = buffer.actions[:5, 0]
+    assert np.all(warm_up_actions != 0) and np.all(np.abs(warm_up_actions) <= 1)
+    np.testing.assert_array_equal(buffer.actions[5:13, 0], np.zeros(8))
