@@ -63,39 +63,38 @@ def run_loop(config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuff
     """config.num_steps env steps: uniform warm-up actions, then one update per step."""
     low, high = env.action_space.low, env.action_space.high
     warmup_rng = np.random.default_rng(config.seed + 1)  # apart from the buffer's sampling stream
-    progress = tqdm(total=config.num_steps, unit="step", dynamic_ncols=True, mininterval=1.0)
-    observation, _ = env.reset(seed=config.seed)
-    episode_return, episode_length, recent_returns = 0.0, 0, deque(maxlen=10)
-    clock, clock_step = time.perf_counter(), 0
-    for step in range(1, config.num_steps + 1):
-        if step <= config.start_step:  # the policy knows nothing yet: explore uniformly
-            action = warmup_rng.uniform(low, high).astype(np.float32)
-        else:
-            action = agent.act(observation)
-        next_observation, reward, terminated, truncated, _ = env.step(action)
-        # On truncation gymnasium returns the true last observation (there is no auto-reset here),
-        # and only `terminated` is stored: a time limit must not cut the bootstrap.
-        buffer.add(observation, action, reward, next_observation, terminated)
-        observation = next_observation
-        episode_return += float(reward)
-        episode_length += 1
+    with tqdm(total=config.num_steps, unit="step", dynamic_ncols=True, mininterval=1.0) as progress:
+        observation, _ = env.reset(seed=config.seed)
+        episode_return, episode_length, recent_returns = 0.0, 0, deque(maxlen=10)
+        clock, clock_step = time.perf_counter(), 0
+        for step in range(1, config.num_steps + 1):
+            if step <= config.start_step:  # the policy knows nothing yet: explore uniformly
+                action = warmup_rng.uniform(low, high).astype(np.float32)
+            else:
+                action = agent.act(observation)
+            next_observation, reward, terminated, truncated, _ = env.step(action)
+            # On truncation gymnasium returns the true last observation (there is no auto-reset here),
+            # and only `terminated` is stored: a time limit must not cut the bootstrap.
+            buffer.add(observation, action, reward, next_observation, terminated)
+            observation = next_observation
+            episode_return += float(reward)
+            episode_length += 1
 
-        if step > config.start_step:
-            metrics = agent.update(buffer.sample(config.batch_size))
+            if step > config.start_step:
+                metrics = agent.update(buffer.sample(config.batch_size))
+                if step % LOG_INTERVAL == 0:
+                    for key, value in metrics.items():
+                        writer.add_scalar(key, value.item(), step)
             if step % LOG_INTERVAL == 0:
-                for key, value in metrics.items():
-                    writer.add_scalar(key, value.item(), step)
-        if step % LOG_INTERVAL == 0:
-            now = time.perf_counter()
-            writer.add_scalar("time/sps", (step - clock_step) / (now - clock), step)
-            clock, clock_step = now, step
+                now = time.perf_counter()
+                writer.add_scalar("time/sps", (step - clock_step) / (now - clock), step)
+                clock, clock_step = now, step
 
-        if terminated or truncated:
-            writer.add_scalar("episode/return", episode_return, step)
-            writer.add_scalar("episode/length", episode_length, step)
-            recent_returns.append(episode_return)
-            progress.set_postfix(recent_return=f"{np.mean(recent_returns):.1f}", refresh=False)
-            observation, _ = env.reset()
-            episode_return, episode_length = 0.0, 0
-        progress.update()
-    progress.close()
+            if terminated or truncated:
+                writer.add_scalar("episode/return", episode_return, step)
+                writer.add_scalar("episode/length", episode_length, step)
+                recent_returns.append(episode_return)
+                progress.set_postfix(recent_return=f"{np.mean(recent_returns):.1f}", refresh=False)
+                observation, _ = env.reset()
+                episode_return, episode_length = 0.0, 0
+            progress.update()
