@@ -16,6 +16,7 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
 from soft_actor_critic.config import RENAMED_ENV_IDS, ConfigError, EvalConfig, RunError, TrainConfig
 
 PROG = "soft-actor-critic"
+LAYER_WIDTHS = {"type": int, "nargs": "+", "metavar": "N"}  # --hidden-units 256 256
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,9 +35,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     train.add_argument("--env-name", default=TrainConfig.env_name, help="Gymnasium id with a continuous action space")
     train.add_argument(
         "--hidden-units",
-        type=int,
-        nargs="+",
-        metavar="N",
+        **LAYER_WIDTHS,
         default=TrainConfig.hidden_units,
         help="widths of the hidden layers of the policy and of each critic",
     )
@@ -81,9 +80,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     evaluate.add_argument(
         "--hidden-units",
-        type=int,
-        nargs="+",
-        metavar="N",
+        **LAYER_WIDTHS,
         default=EvalConfig.hidden_units,
         help="None: the run's own; if given, it must match",
     )
