@@ -1,3 +1,5 @@
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -32,7 +34,7 @@ class CounterEnv(gym.Env):
 
 
 def collect(env: gym.Env, small_config, tmp_path, steps: int) -> ReplayBuffer:
-    config = small_config.__class__(**{**small_config.__dict__, "num_steps": steps, "start_step": steps})
+    config = dataclasses.replace(small_config, num_steps=steps, start_step=steps)
     agent = Agent(1, 1, env.action_space.low, env.action_space.high, config)
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
     with SummaryWriter(str(tmp_path / "events")) as writer:
@@ -89,7 +91,7 @@ class CountingAgent:
 
 
 def test_uniform_warm_up_then_one_update_per_step(small_config, tmp_path):
-    config = small_config.__class__(**{**small_config.__dict__, "num_steps": 13, "start_step": 5})
+    config = dataclasses.replace(small_config, num_steps=13, start_step=5)
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
     agent = CountingAgent(buffer)
     with SummaryWriter(str(tmp_path / "events")) as writer:
