@@ -28,6 +28,12 @@ class RunError(Exception):
     """Something on disk or in the environment stops the command; the CLI reports it (exit 1)."""
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line of text, for a one-line error message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)

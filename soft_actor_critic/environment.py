@@ -7,7 +7,7 @@ import difflib
 import gymnasium as gym
 import numpy as np
 
-from soft_actor_critic.config import RunError
+from soft_actor_critic.config import RunError, first_line
 
 
 def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
@@ -19,8 +19,7 @@ def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
     try:
         env = gym.make(env_name, render_mode=render_mode)
     except (gym.error.Error, ImportError, OSError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RunError(f"cannot make {env_name}: {message}") from None
+        raise RunError(f"cannot make {env_name}: {first_line(error)}") from None
     try:
         check_spaces(env)
     except RunError:

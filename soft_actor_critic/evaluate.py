@@ -12,14 +12,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from soft_actor_critic.config import ConfigError, EvalConfig, RunError
+from soft_actor_critic.config import ConfigError, EvalConfig, RunError, first_line
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import SquashedGaussianPolicy
 from soft_actor_critic.runs import (
     CHECKPOINT_FILE,
     create_unique_dir,
     find_run,
-    first_line,
     load_checkpoint,
     load_train_config,
     timestamp,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from soft_actor_critic.config import RunError, TrainConfig
+from soft_actor_critic.config import RunError, TrainConfig, first_line
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -95,8 +95,3 @@ def load_checkpoint(run_dir: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean the same here
         raise RunError(f"cannot load {path}: {first_line(error)}") from None
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
