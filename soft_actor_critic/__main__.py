@@ -13,7 +13,7 @@ from pathlib import Path
 if not __package__:  # `python3 soft_actor_critic` runs this file as a script: import the package instead
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from soft_actor_critic.config import RENAMED_ENV_IDS, ConfigError, EvalConfig, RunError, TrainConfig
+from soft_actor_critic.config import DEVICES, RENAMED_ENV_IDS, ConfigError, EvalConfig, RunError, TrainConfig
 
 PROG = "soft-actor-critic"
 LAYER_WIDTHS = {"type": int, "nargs": "+", "metavar": "N"}  # --hidden-units 256 256
@@ -68,6 +68,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         type=float,
         default=TrainConfig.alpha,
         help="starting entropy temperature (tuned automatically from there)",
+    )
+    train.add_argument(
+        "--updates-per-step",
+        type=int,
+        default=TrainConfig.updates_per_step,
+        help="gradient updates after each env step once the warm-up is over",
+    )
+    train.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=TrainConfig.device,
+        help="where the networks and the replay buffer live; auto: cuda if available",
     )
 
     evaluate = commands.add_parser("eval", help="roll out a trained agent", formatter_class=formatter)

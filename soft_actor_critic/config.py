@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
+DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU, else cpu
 
 # Gymnasium 1.x renamed these; the old ids keep working with a notice.
 RENAMED_ENV_IDS = {
@@ -73,13 +74,16 @@ class TrainConfig:
     num_steps: int = 1_000_000
     start_step: int = 1000
     alpha: float = 0.2
+    updates_per_step: int = 1
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
         _check_hidden_units(self.hidden_units)
         _check_run_name(self.run_name)
         _check_seed(self.seed)
-        for name in ("batch_size", "memory_size", "num_steps"):
+        _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        for name in ("batch_size", "memory_size", "num_steps", "updates_per_step"):
             _require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         _require(self.start_step >= 0, f"--start-step must be zero or more, got {self.start_step}")
         _require(

@@ -5,44 +5,62 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 
 class Batch(NamedTuple):
-    observations: np.ndarray  # (batch, observation_dim)
-    actions: np.ndarray  # (batch, action_dim)
-    rewards: np.ndarray  # (batch,)
-    next_observations: np.ndarray  # (batch, observation_dim)
-    terminateds: np.ndarray  # (batch,) 1.0 where the episode really ended, 0.0 otherwise
+    observations: torch.Tensor  # (batch, observation_dim)
+    actions: torch.Tensor  # (batch, action_dim)
+    rewards: torch.Tensor  # (batch,)
+    next_observations: torch.Tensor  # (batch, observation_dim)
+    terminateds: torch.Tensor  # (batch,) 1.0 where the episode really ended, 0.0 otherwise
 
 
 class ReplayBuffer:
     """Holds the newest `capacity` transitions; once full, each new one replaces the oldest.
 
-    The arrays are allocated once, up front; numpy's zeros only takes memory pages as rows get
-    written, so a large capacity costs nothing until it fills.
+    The storage is allocated once, up front, on the device the updates run on (so a buffer that
+    can't fit fails at once, not hours in), and sampling draws its indices there too: on a GPU a
+    batch never crosses to the host.
     """
 
-    def __init__(self, capacity: int, observation_dim: int, action_dim: int, seed: int | None = None) -> None:
-        self.capacity = capacity
-        self.observations = np.zeros((capacity, observation_dim), dtype=np.float32)
-        self.actions = np.zeros((capacity, action_dim), dtype=np.float32)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.next_observations = np.zeros((capacity, observation_dim), dtype=np.float32)
-        self.terminateds = np.zeros(capacity, dtype=np.float32)
+    def __init__(
+        self,
+        capacity: int,
+        observation_dim: int,
+        action_dim: int,
+        seed: int | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.capacity, self.device = capacity, torch.device(device)
+        self.observations = torch.zeros(capacity, observation_dim, device=self.device)
+        self.actions = torch.zeros(capacity, action_dim, device=self.device)
+        self.rewards = torch.zeros(capacity, device=self.device)
+        self.next_observations = torch.zeros(capacity, observation_dim, device=self.device)
+        self.terminateds = torch.zeros(capacity, device=self.device)
         self.position = 0  # the row the next transition goes to
         self.size = 0
-        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator(self.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
         return self.size
 
-    def add(self, observation, action, reward: float, next_observation, terminated: bool) -> None:
+    @property
+    def nbytes(self) -> int:
+        return sum(tensor.nbytes for tensor in self.storage())
+
+    def storage(self) -> Batch:
+        return Batch(self.observations, self.actions, self.rewards, self.next_observations, self.terminateds)
+
+    def add(self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation, terminated) -> None:
         row = self.position
-        self.observations[row] = observation
-        self.actions[row] = action
-        self.rewards[row] = reward
-        self.next_observations[row] = next_observation
-        self.terminateds[row] = terminated
+        self.observations[row] = torch.as_tensor(observation)
+        self.actions[row] = torch.as_tensor(action)
+        self.rewards[row] = float(reward)
+        self.next_observations[row] = torch.as_tensor(next_observation)
+        self.terminateds[row] = float(terminated)
         self.position = (row + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -50,11 +68,5 @@ class ReplayBuffer:
         """batch_size transitions drawn uniformly, with replacement, from the filled rows only."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        rows = self.rng.integers(0, self.size, size=batch_size)
-        return Batch(
-            self.observations[rows],
-            self.actions[rows],
-            self.rewards[rows],
-            self.next_observations[rows],
-            self.terminateds[rows],
-        )
+        rows = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.generator)
+        return Batch(*(tensor.index_select(0, rows) for tensor in self.storage()))

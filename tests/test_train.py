@@ -3,6 +3,7 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.wrappers import TimeLimit
 from torch.utils.tensorboard import SummaryWriter
 
@@ -10,7 +11,7 @@ from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import RunError
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import create_run_dir
-from soft_actor_critic.train import run_loop
+from soft_actor_critic.train import resolve_device, run_loop
 
 
 class CounterEnv(gym.Env):
@@ -98,6 +99,27 @@ def test_uniform_warm_up_then_one_update_per_step(small_config, tmp_path):
         run_loop(config, TimeLimit(CounterEnv(), max_episode_steps=4), agent, buffer, writer)
     assert agent.acted == 8  # steps 6..13 act with the policy
     assert agent.updated_at == list(range(6, 14))  # one update per step, each after storing that step
-    warm_up_actions = buffer.actions[:5, 0]
+    warm_up_actions = buffer.actions[:5, 0].numpy()
     assert np.all(warm_up_actions != 0) and np.all(np.abs(warm_up_actions) <= 1)
     np.testing.assert_array_equal(buffer.actions[5:13, 0], np.zeros(8))
+
+
+def test_updates_per_step_repeats_the_update(small_config, tmp_path):
+    config = dataclasses.replace(small_config, num_steps=8, start_step=5, updates_per_step=3)
+    buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
+    agent = CountingAgent(buffer)
+    with SummaryWriter(str(tmp_path / "events")) as writer:
+        run_loop(config, TimeLimit(CounterEnv(), max_episode_steps=4), agent, buffer, writer)
+    assert agent.updated_at == [6, 6, 6, 7, 7, 7, 8, 8, 8]
+
+
+@pytest.mark.parametrize("cuda_available", [False, True])
+def test_device_auto_takes_cuda_only_when_there_is_one(cuda_available, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_available)
+    assert resolve_device("auto") == torch.device("cuda" if cuda_available else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if cuda_available:
+        assert resolve_device("cuda") == torch.device("cuda")
+    else:
+        with pytest.raises(RunError, match="--device cuda"):
+            resolve_device("cuda")

@@ -1,0 +1,233 @@
+"""Training speed of this project against Stable-Baselines3's SAC, side by side on this machine.
+
+    pip install -r requirements-bench.txt
+    python3 benchmarks/speed.py                       # both envs, 3 runs each
+    python3 benchmarks/speed.py --envs HalfCheetah-v5 --runs 5
+
+Both libraries train with the same settings (256-256 networks, batch 256, lr 3e-4, automatic
+temperature, a 1M replay buffer, 1000 random steps, then one update per env step), each run in a
+fresh process, alternating between the two so that a noisy neighbour slows both alike. Each env is
+wrapped in the same step timer, so steps/s counts only the training phase: from the end of the
+random warm-up to the last step, acting, env stepping and updating included.
+
+It prints, per env: the median training-phase steps/s of each library, their ratio, this project's
+share of the machine's compute limit (FLOPs per env step, counted from the network shapes, against a
+matmul throughput measured here at the start), and this project's peak resident memory next to the
+replay buffer's own bytes (the buffer is allocated in full at the start). Last, how long
+`python3 soft_actor_critic --help` and an argument error take to answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HIDDEN_UNITS = (256, 256)
+BATCH_SIZE = 256
+START_STEP = 1000
+MEMORY_SIZE = 1_000_000
+LIBRARIES = ("soft-actor-critic", "stable-baselines3")
+
+
+def timed_env_id(env_name: str, total_steps: int) -> tuple[str, type]:
+    """Register `env_name` behind a step timer; returns the new id, which both libraries make, and the timer."""
+    import gymnasium as gym
+
+    class StepTimer(gym.Wrapper):
+        """Notes the clock when the warm-up's last step returns and when the run's last step returns."""
+
+        steps = 0
+        clock: dict[str, float] = {}
+
+        def step(self, action):
+            result = self.env.step(action)
+            StepTimer.steps += 1
+            if StepTimer.steps in (START_STEP, total_steps):
+                StepTimer.clock[StepTimer.steps] = time.perf_counter()
+            return result
+
+    timed_id = f"Timed{env_name.replace('/', '-')}"
+    gym.register(timed_id, entry_point=lambda **kwargs: StepTimer(gym.make(env_name, **kwargs)))
+    return timed_id, StepTimer
+
+
+def train_ours(env_id: str, total_steps: int, seed: int, directory: str) -> None:
+    sys.path.insert(0, str(REPO))
+    from soft_actor_critic.config import TrainConfig
+    from soft_actor_critic.train import train
+
+    config = TrainConfig(
+        env_name=env_id,
+        hidden_units=HIDDEN_UNITS,
+        batch_size=BATCH_SIZE,
+        memory_size=MEMORY_SIZE,
+        start_step=START_STEP,
+        num_steps=total_steps,
+        seed=seed,
+        directory=directory,
+    )
+    train(config)
+
+
+def train_sb3(env_id: str, total_steps: int, seed: int, directory: str) -> None:
+    import gymnasium as gym
+    from stable_baselines3 import SAC
+
+    model = SAC(
+        "MlpPolicy",
+        gym.make(env_id),
+        learning_rate=3e-4,
+        buffer_size=MEMORY_SIZE,
+        learning_starts=START_STEP,
+        batch_size=BATCH_SIZE,
+        train_freq=1,
+        gradient_steps=1,
+        ent_coef="auto",
+        policy_kwargs={"net_arch": list(HIDDEN_UNITS)},
+        device="cpu",
+        seed=seed,
+        verbose=0,
+    )
+    model.learn(total_timesteps=total_steps)
+
+
+def child(library: str, env_name: str, total_steps: int, seed: int) -> dict:
+    """One training run in this process; returns its figures."""
+    env_id, timer = timed_env_id(env_name, total_steps)
+    with tempfile.TemporaryDirectory() as directory:
+        (train_ours if library == LIBRARIES[0] else train_sb3)(env_id, total_steps, seed, directory)
+    import gymnasium as gym
+
+    env = gym.make(env_name)
+    observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    row_bytes = 4 * (2 * observation_dim + action_dim + 2)  # float32 obs, next obs, action, reward, terminated
+    return {
+        "sps": (total_steps - START_STEP) / (timer.clock[total_steps] - timer.clock[START_STEP]),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "buffer_mb": MEMORY_SIZE * row_bytes / 2**20,
+        "flops_per_step": flops_per_step(observation_dim, action_dim),
+    }
+
+
+def mlp_macs(widths: tuple[int, ...]) -> tuple[int, int]:
+    """Multiply-adds per sample of a forward pass through all layers, and through the first one."""
+    macs = [width_in * width_out for width_in, width_out in zip(widths[:-1], widths[1:])]
+    return sum(macs), macs[0]
+
+
+def flops_per_step(observation_dim: int, action_dim: int) -> float:
+    """Matmul FLOPs of one SAC update on one batch, plus one acting forward pass.
+
+    Critic step: policy forward on s' and target critics forward (no grad), critics forward and
+    backward (weight gradients everywhere, input gradients below the first layer). Policy step:
+    policy forward, critics forward and backward to the actions only (no critic weight gradients),
+    policy backward. A backward pass costs one forward per gradient kind it computes.
+    """
+    policy, policy_first = mlp_macs((observation_dim, *HIDDEN_UNITS, 2 * action_dim))
+    critic, critic_first = mlp_macs((observation_dim + action_dim, *HIDDEN_UNITS, 1))
+    critic_step = policy + 2 * critic + 2 * critic + 2 * critic + 2 * (critic - critic_first)
+    policy_step = policy + 2 * critic + 2 * critic + policy + (policy - policy_first)
+    return 2.0 * (BATCH_SIZE * (critic_step + policy_step) + policy)
+
+
+def matmul_gflops(size: int = HIDDEN_UNITS[0], repeats: int = 7, iterations: int = 300) -> float:
+    """The best of several timings of a size^3 fp32 matmul with torch's default threads, in GFLOP/s."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - start) / iterations)
+    return 2 * size**3 / best / 1e9
+
+
+def run_child(library: str, env_name: str, total_steps: int, seed: int) -> dict:
+    command = [sys.executable, __file__, "--child", library, "--envs", env_name, "--steps", str(total_steps)]
+    command += ["--seed", str(seed)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        sys.exit(f"{library} on {env_name} failed:\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=["LunarLanderContinuous-v3", "HalfCheetah-v5"])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each library per env")
+    parser.add_argument("--steps", type=int, default=6000, help="env steps per run, the 1000 warm-up steps included")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--child", choices=LIBRARIES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.envs[0], args.steps, args.seed)))
+        return
+
+    import torch
+
+    gflops = matmul_gflops()
+    print(f"{machine()}; torch {torch.__version__} with {torch.get_num_threads()} threads")
+    print(f"{HIDDEN_UNITS[0]}^3 fp32 matmul: {gflops:.0f} GFLOP/s")
+    print(f"{args.runs} runs per library and env, {args.steps} steps each ({START_STEP} of warm-up)\n")
+    rows = []
+    for env_name in args.envs:
+        results: dict[str, list[dict]] = {library: [] for library in LIBRARIES}
+        for run in range(args.runs):
+            for library in LIBRARIES if run % 2 == 0 else LIBRARIES[::-1]:
+                result = run_child(library, env_name, args.steps, args.seed + run)
+                results[library].append(result)
+                print(f"  {env_name} run {run + 1} {library}: {result['sps']:.1f} steps/s", flush=True)
+        ours, sb3 = (statistics.median(r["sps"] for r in results[library]) for library in LIBRARIES)
+        flops = results[LIBRARIES[0]][0]["flops_per_step"]
+        limit = gflops * 1e9 / flops
+        peak = max(r["peak_rss_mb"] for r in results[LIBRARIES[0]])
+        buffer = results[LIBRARIES[0]][0]["buffer_mb"]
+        rows.append((env_name, ours, sb3, ours / sb3, 100 * ours / limit, limit, flops, peak, buffer))
+    print()
+    print("| env | soft-actor-critic steps/s | SB3 steps/s | ratio | % of compute limit |")
+    print("|---|---:|---:|---:|---:|")
+    for env_name, ours, sb3, ratio, share, *_ in rows:
+        print(f"| {env_name} | {ours:.0f} | {sb3:.0f} | {ratio:.2f}x | {share:.0f} % |")
+    print()
+    for env_name, _, _, _, _, limit, flops, peak, buffer in rows:
+        print(
+            f"{env_name}: {flops / 1e6:.0f} MFLOP per step, so at most {limit:.0f} steps/s here; "
+            f"peak RSS {peak:.0f} MB = the {MEMORY_SIZE}-row buffer's {buffer:.0f} MB + {peak - buffer:.0f} MB"
+        )
+    for argv in (["--help"], ["train", "--batch-size", "0"]):
+        print(f"python3 soft_actor_critic {' '.join(argv)}: answers in {command_seconds(argv):.2f} s (median of 5)")
+
+
+def command_seconds(argv: list[str], repeats: int = 5) -> float:
+    """Median wall time of `repeats` runs of the command line, interpreter start included."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, str(REPO / "soft_actor_critic"), *argv], capture_output=True)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def machine() -> str:
+    """CPU model and core count, as Linux reports them."""
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [
+        line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+    ]
+    return f"{models[0] if models else platform.processor()}, {os.cpu_count()} cores"
+
+
+if __name__ == "__main__":
+    main()
