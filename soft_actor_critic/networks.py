@@ -18,11 +18,15 @@ LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
 def mlp(input_dim: int, hidden_units: tuple[int, ...], output_dim: int) -> nn.Sequential:
-    """Linear layers with ReLU between them and no activation on the output."""
+    """Linear layers with ReLU between them and no activation on the output.
+
+    The ReLUs work in place (one fewer activation to allocate): a linear layer's backward needs
+    its input, never its output.
+    """
     widths = (input_dim, *hidden_units)
     layers: list[nn.Module] = []
     for width_in, width_out in zip(widths[:-1], widths[1:]):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers += [nn.Linear(width_in, width_out), nn.ReLU(inplace=True)]
     layers.append(nn.Linear(widths[-1], output_dim))
     return nn.Sequential(*layers)
 
@@ -106,7 +110,7 @@ class TwinCritic(nn.Module):
         widths = (observation_dim + action_dim, *hidden_units)
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
-            layers += [EnsembleLinear(2, width_in, width_out), nn.ReLU()]
+            layers += [EnsembleLinear(2, width_in, width_out), nn.ReLU(inplace=True)]
         layers.append(EnsembleLinear(2, widths[-1], 1))
         self.net = nn.Sequential(*layers)
 
