@@ -13,7 +13,15 @@ from pathlib import Path
 if not __package__:  # `python3 soft_actor_critic` runs this file as a script: import the package instead
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from soft_actor_critic.config import DEVICES, RENAMED_ENV_IDS, ConfigError, EvalConfig, RunError, TrainConfig
+from soft_actor_critic.config import (
+    DEVICES,
+    RENAMED_ENV_IDS,
+    ConfigError,
+    EvalConfig,
+    Interrupted,
+    RunError,
+    TrainConfig,
+)
 
 PROG = "soft-actor-critic"
 LAYER_WIDTHS = {"type": int, "nargs": "+", "metavar": "N"}  # --hidden-units 256 256
@@ -27,11 +35,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = Parser(prog=PROG, description="Soft Actor-Critic for continuous Gymnasium envs.")
+    parser = Parser(prog=PROG, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval}", parser_class=Parser)
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
+    options = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter, "allow_abbrev": False}
 
-    train = commands.add_parser("train", help="train a new agent", formatter_class=formatter)
+    train = commands.add_parser("train", help="train a new agent, or resume one", **options)
     train.add_argument("--env-name", default=TrainConfig.env_name, help="Gymnasium id with a continuous action space")
     train.add_argument(
         "--hidden-units",
@@ -81,8 +90,25 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         default=TrainConfig.device,
         help="where the networks and the replay buffer live; auto: cuda if available",
     )
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=TrainConfig.checkpoint_every,
+        help="env steps between checkpoints (0: only at the end and on Ctrl-C or SIGTERM)",
+    )
+    train.add_argument(
+        "--save-buffer",
+        action=argparse.BooleanOptionalAction,
+        default=TrainConfig.save_buffer,
+        help="save the replay buffer beside each checkpoint, so that --resume continues with it",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run --run-name from its checkpoint, to --num-steps in total",
+    )
 
-    evaluate = commands.add_parser("eval", help="roll out a trained agent", formatter_class=formatter)
+    evaluate = commands.add_parser("eval", help="roll out a trained agent", **options)
     evaluate.add_argument(
         "--run-name", required=True, default=argparse.SUPPRESS, help="the run folder to load (inside --directory)"
     )
@@ -104,11 +130,27 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, {"train": train, "eval": evaluate}
 
 
-def run(command: str, config: TrainConfig | EvalConfig) -> None:
+def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The names of the options that appear on the command line."""
+    words = {word.split("=", 1)[0] for word in argv}
+    return {action.dest for action in parser._actions if words & set(action.option_strings)}
+
+
+def resumed_config(args: dict, given: set[str]) -> TrainConfig:
+    """The config of the run to resume, with the flags the user gave; a flag that would change it is refused."""
+    if args["run_name"] is None:
+        raise ConfigError("--resume needs the --run-name of the run to continue")
+    from soft_actor_critic.runs import find_run, load_train_config
+
+    saved = load_train_config(find_run(args["directory"], args["run_name"]))
+    return saved.resumed_with({name: args[name] for name in given if name in args})
+
+
+def run(command: str, config: TrainConfig | EvalConfig, resume: bool = False) -> None:
     if command == "train":
         from soft_actor_critic.train import train
 
-        train(config)
+        train(config, resume)
     else:
         from soft_actor_critic.evaluate import evaluate
 
@@ -116,18 +158,26 @@ def run(command: str, config: TrainConfig | EvalConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser, commands = build_parser()
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
+    resume = args.pop("resume", False)
     if args["env_name"] in RENAMED_ENV_IDS:
         renamed = RENAMED_ENV_IDS[args["env_name"]]
         print(f"note: gymnasium 1.x renamed {args['env_name']} to {renamed}; using {renamed}", file=sys.stderr)
         args["env_name"] = renamed
     try:
-        config = (TrainConfig if command == "train" else EvalConfig)(**args)
-        run(command, config)
+        if resume:
+            config = resumed_config(args, given_flags(commands["train"], argv))
+        else:
+            config = (TrainConfig if command == "train" else EvalConfig)(**args)
+        run(command, config, resume)
     except ConfigError as error:
         commands[command].error(str(error))  # exits 2, like every other usage error
+    except Interrupted as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 128 + error.signum
     except RunError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

@@ -106,6 +106,11 @@ class Agent:
         self.alpha_optimizer.step()
         return {"loss/temperature": loss.detach(), "train/alpha": self.alpha}
 
+    def is_finite(self) -> bool:
+        """No NaN or infinity in any network or in log_alpha (one host sync: call it rarely)."""
+        tensors = [*self.policy.parameters(), *self.critic.parameters(), *self.target_critic.parameters()]
+        return bool(torch.stack([tensor.isfinite().all() for tensor in [*tensors, self.log_alpha]]).all())
+
     def state_dict(self) -> dict:
         return {
             "policy": self.policy.state_dict(),

@@ -29,6 +29,14 @@ class RunError(Exception):
     """Something on disk or in the environment stops the command; the CLI reports it (exit 1)."""
 
 
+class Interrupted(RunError):
+    """SIGINT or SIGTERM stopped training after a checkpoint; the CLI exits 128 + the signal number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 def first_line(error: BaseException) -> str:
     """An exception as one line of text, for a one-line error message."""
     text = str(error).strip()
@@ -76,6 +84,8 @@ class TrainConfig:
     alpha: float = 0.2
     updates_per_step: int = 1
     device: str = "auto"
+    checkpoint_every: int = 25_000
+    save_buffer: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
@@ -85,7 +95,9 @@ class TrainConfig:
         _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step"):
             _require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        _require(self.start_step >= 0, f"--start-step must be zero or more, got {self.start_step}")
+        for name in ("start_step", "checkpoint_every"):
+            value = getattr(self, name)
+            _require(value >= 0, f"--{name.replace('_', '-')} must be zero or more, got {value}")
         _require(
             self.batch_size <= self.memory_size,
             f"--batch-size ({self.batch_size}) must not exceed --memory-size ({self.memory_size})",
@@ -99,6 +111,31 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    def resumed_with(self, flags: dict) -> TrainConfig:
+        """This run's config with the flags given to `train --resume`: only RESUME_FLAGS may differ.
+
+        --directory and --run-name say where the run is now, so they are taken as given.
+        """
+        flags = {"directory": self.directory, "run_name": self.run_name, **flags}
+        for name, value in flags.items():
+            value = tuple(value) if isinstance(value, list) else value
+            if name not in (*RESUME_FLAGS, "directory", "run_name") and value != getattr(self, name):
+                allowed = ", ".join(f"--{flag.replace('_', '-')}" for flag in RESUME_FLAGS)
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} {_show(value)} differs from the run's {_show(getattr(self, name))}: "
+                    f"a resumed run keeps its config (only {allowed} may change)"
+                )
+        changes = {name: flags[name] for name in (*RESUME_FLAGS, "directory", "run_name") if name in flags}
+        return dataclasses.replace(self, **changes)
+
+
+# What `train --resume` may change; everything else would no longer be the run that was checkpointed.
+RESUME_FLAGS = ("num_steps", "checkpoint_every", "save_buffer", "device")
+
+
+def _show(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
 @dataclass(frozen=True)

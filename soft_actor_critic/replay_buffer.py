@@ -64,6 +64,23 @@ class ReplayBuffer:
         self.position = (row + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The filled rows and the write position as numpy arrays, for np.savez."""
+        rows = {name: tensor[: self.size].cpu().numpy() for name, tensor in zip(Batch._fields, self.storage())}
+        return rows | {"position": np.array(self.position)}
+
+    def load_state_dict(self, state) -> None:
+        """Restore what state_dict returned; a ValueError if it doesn't fit this buffer."""
+        size = len(state["rewards"])
+        if size > self.capacity:
+            raise ValueError(f"it holds {size} transitions, more than the capacity of {self.capacity}")
+        for name, tensor in zip(Batch._fields, self.storage()):
+            rows = np.asarray(state[name], dtype=np.float32)
+            if rows.shape != (size, *tensor.shape[1:]):
+                raise ValueError(f"its {name} have shape {rows.shape}, not {(size, *tensor.shape[1:])}")
+            tensor[:size] = torch.from_numpy(rows)
+        self.position, self.size = int(state["position"]), size
+
     def sample(self, batch_size: int) -> Batch:
         """batch_size transitions drawn uniformly, with replacement, from the filled rows only."""
         if self.size == 0:

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import torch
 
 from soft_actor_critic.config import RunError, TrainConfig, first_line
+from soft_actor_critic.replay_buffer import ReplayBuffer
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+BUFFER_FILE = "replay_buffer-{step:09d}.npz"  # named by step: checkpoint.pt names the one that goes with it
 
 
 def timestamp() -> str:
@@ -44,7 +50,9 @@ def create_run_dir(directory: str, run_name: str | None, env_name: str) -> Path:
             return create_unique_dir(root, f"{timestamp()}_{env_name.replace('/', '-')}")
         run_dir = root / run_name
         if run_dir.exists():
-            raise RunError(f"run folder {run_dir} already exists; choose another --run-name")
+            raise RunError(
+                f"run folder {run_dir} already exists; continue it with --resume or choose another --run-name"
+            )
         run_dir.mkdir(parents=True)
         return run_dir
     except (FileExistsError, NotADirectoryError):
@@ -76,14 +84,53 @@ def load_train_config(run_dir: Path) -> TrainConfig:
         raise RunError(f"{path} is not a valid run config: {error}") from None
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """write(file) into a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    A rename within a folder is atomic: at every instant `path` is either the old complete file or
+    the new complete one, even if the process is killed (kill -9 included) or the machine dies.
+    """
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as file:
-        torch.save(state, file)
+        write(file)
         file.flush()
         os.fsync(file.fileno())
     os.replace(temporary, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # make the rename itself durable
+    finally:
+        os.close(folder)
+
+
+def save_checkpoint(run_dir: Path, state: dict, buffer_state: dict | None = None) -> None:
+    """checkpoint.pt, and the replay buffer beside it, so that a kill at any instant leaves a matching pair.
+
+    The buffer goes first, into a file named by its step; then checkpoint.pt, which names that file,
+    replaces the old checkpoint in one rename; only then are older buffer files removed.
+    """
+    buffer_file = None
+    if buffer_state is not None:
+        buffer_file = BUFFER_FILE.format(step=state["step"])
+        write_atomically(run_dir / buffer_file, lambda file: np.savez(file, **buffer_state))
+    write_atomically(run_dir / CHECKPOINT_FILE, lambda file: torch.save(state | {"buffer_file": buffer_file}, file))
+    for path in run_dir.glob("replay_buffer-*"):
+        if path.name != buffer_file:
+            path.unlink()
+
+
+def load_buffer(run_dir: Path, buffer_file: str, buffer: ReplayBuffer) -> None:
+    """Fill `buffer` from the file a checkpoint names; read with allow_pickle=False, so never code."""
+    path = run_dir / Path(buffer_file).name
+    try:
+        if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
+            raise ValueError("not an .npz archive, the file is damaged")
+        with np.load(path, allow_pickle=False) as arrays:
+            buffer.load_state_dict(arrays)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: the checkpoint's replay buffer is gone") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise RunError(f"cannot load the replay buffer {path}: {first_line(error)}") from None
 
 
 def load_checkpoint(run_dir: Path) -> dict:

@@ -1,10 +1,16 @@
-"""The environment loop: act, store, update, log, and leave a run folder behind."""
+"""The environment loop: act, store, update, log and checkpoint; and continuing a run from its checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import math
+import random
+import signal
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -15,12 +21,49 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.config import RunError, TrainConfig
+from soft_actor_critic.config import Interrupted, RunError, TrainConfig, first_line
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.runs import CHECKPOINT_FILE, CONFIG_FILE, create_run_dir, save_checkpoint
+from soft_actor_critic.runs import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    create_run_dir,
+    find_run,
+    load_buffer,
+    load_checkpoint,
+    save_checkpoint,
+    write_atomically,
+)
 
 LOG_INTERVAL = 250  # env steps between two points of the loss and SPS curves
+
+
+@dataclasses.dataclass
+class Progress:
+    """How far a run has come: with the networks and the buffer, all that a checkpoint must hold."""
+
+    warmup_rng: np.random.Generator  # draws the uniform warm-up actions
+    step: int = 0  # env steps taken
+    episodes: int = 0  # episodes finished
+    first_update_after: int = 0  # updates run on the steps after this one
+
+    @classmethod
+    def start(cls, config: TrainConfig) -> Progress:
+        return cls(np.random.default_rng(config.seed + 1), first_update_after=config.start_step)
+
+
+@dataclasses.dataclass
+class StopRequest:
+    signum: int | None = None  # the signal that asked training to stop, once one has
+
+
+def resolve_device(name: str) -> torch.device:
+    """--device as a torch device: auto takes CUDA when torch sees a GPU, and cuda insists on one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda: torch sees no CUDA GPU here (try --device cpu)")
+    return torch.device(name)
 
 
 def log_hyperparameters(writer: SummaryWriter, config: TrainConfig) -> None:
@@ -33,17 +76,9 @@ def log_hyperparameters(writer: SummaryWriter, config: TrainConfig) -> None:
         writer.file_writer.add_summary(summary)
 
 
-def resolve_device(name: str) -> torch.device:
-    """--device as a torch device: auto takes CUDA when torch sees a GPU, and cuda insists on one."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RunError("--device cuda: torch sees no CUDA GPU here (try --device cpu)")
-    return torch.device(name)
-
-
-def train(config: TrainConfig) -> Path:
-    """Train a fresh agent for exactly config.num_steps env steps; returns the run folder."""
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Train to exactly config.num_steps env steps, in a new run folder or, with `resume`, in the
+    existing one from its checkpoint; returns the run folder."""
     device = resolve_device(config.device)
     env = make_env(config.env_name)
     try:
@@ -55,32 +90,56 @@ def train(config: TrainConfig) -> Path:
             buffer = ReplayBuffer(config.memory_size, observation_dim, action_dim, config.seed, device)
         except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
             raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
-        # Only now that everything is built: a run folder is never left behind by bad input.
-        run_dir = create_run_dir(config.directory, config.run_name, config.env_name)
+        if resume:
+            run_dir = find_run(config.directory, config.run_name)
+            progress = restore(run_dir, config, env, agent, buffer)
+        else:  # only now that everything is built: a run folder is never left behind by bad input
+            run_dir = create_run_dir(config.directory, config.run_name, config.env_name)
+            progress = Progress.start(config)
         config = dataclasses.replace(config, run_name=run_dir.name)
-        (run_dir / CONFIG_FILE).write_text(config.to_json())
-        print(f"run folder: {run_dir}", flush=True)
-        with SummaryWriter(str(run_dir)) as writer:
-            log_hyperparameters(writer, config)
-            run_loop(config, env, agent, buffer, writer)
+        write_atomically(run_dir / CONFIG_FILE, lambda file: file.write(config.to_json().encode()))
+        print(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""), flush=True)
+        save = functools.partial(save_run, run_dir, config, env, agent, buffer)
+        # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
+        with SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None) as writer:
+            if not resume:
+                log_hyperparameters(writer, config)
+            try:
+                with stop_signals() as stop:
+                    run_loop(config, env, agent, buffer, writer, progress, save, stop)
+            except Interrupted as interruption:
+                command = f"train --resume --run-name {run_dir.name} --directory {config.directory}"
+                message = f"{interruption}, checkpoint saved; continue with: {command}"
+                raise Interrupted(message, interruption.signum) from None
     finally:
         env.close()
-    save_checkpoint(run_dir / CHECKPOINT_FILE, agent.state_dict() | {"step": config.num_steps})
+    save(progress)
     print(f"finished {config.num_steps} steps; run folder: {run_dir}", flush=True)
     return run_dir
 
 
-def run_loop(config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer, writer: SummaryWriter) -> None:
-    """config.num_steps env steps: uniform warm-up actions, then config.updates_per_step updates per step."""
+def run_loop(
+    config: TrainConfig,
+    env: gym.Env,
+    agent: Agent,
+    buffer: ReplayBuffer,
+    writer: SummaryWriter,
+    progress: Progress | None = None,
+    save: Callable[[Progress], None] | None = None,
+    stop: StopRequest | None = None,
+) -> None:
+    """Env steps up to config.num_steps: uniform warm-up actions, then config.updates_per_step updates
+    per step; `save` every config.checkpoint_every steps and when `stop` is requested."""
+    progress = progress or Progress.start(config)
     low, high = env.action_space.low, env.action_space.high
-    warmup_rng = np.random.default_rng(config.seed + 1)  # apart from the buffer's sampling stream
-    with tqdm(total=config.num_steps, unit="step", dynamic_ncols=True, mininterval=1.0) as progress:
-        observation, _ = env.reset(seed=config.seed)
+    with tqdm(total=config.num_steps, initial=progress.step, unit="step", dynamic_ncols=True, mininterval=1.0) as bar:
+        # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
+        observation, _ = env.reset(seed=config.seed if progress.step == 0 else None)
         episode_return, episode_length, recent_returns = 0.0, 0, deque(maxlen=10)
-        clock, clock_step = time.perf_counter(), 0
-        for step in range(1, config.num_steps + 1):
+        clock, clock_step = time.perf_counter(), progress.step
+        for step in range(progress.step + 1, config.num_steps + 1):
             if step <= config.start_step:  # the policy knows nothing yet: explore uniformly
-                action = warmup_rng.uniform(low, high).astype(np.float32)
+                action = progress.warmup_rng.uniform(low, high).astype(np.float32)
             else:
                 action = agent.act(observation)
             next_observation, reward, terminated, truncated, _ = env.step(action)
@@ -91,22 +150,112 @@ def run_loop(config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuff
             episode_return += float(reward)
             episode_length += 1
 
-            if step > config.start_step:
+            if step > progress.first_update_after:
                 for _ in range(config.updates_per_step):
                     metrics = agent.update(buffer.sample(config.batch_size))
                 if step % LOG_INTERVAL == 0:
-                    for key, value in metrics.items():
-                        writer.add_scalar(key, value.item(), step)
+                    log_metrics(writer, metrics, step)
             if step % LOG_INTERVAL == 0:
                 now = time.perf_counter()
                 writer.add_scalar("time/sps", (step - clock_step) / (now - clock), step)
                 clock, clock_step = now, step
 
             if terminated or truncated:
+                progress.episodes += 1
                 writer.add_scalar("episode/return", episode_return, step)
                 writer.add_scalar("episode/length", episode_length, step)
                 recent_returns.append(episode_return)
-                progress.set_postfix(recent_return=f"{np.mean(recent_returns):.1f}", refresh=False)
+                bar.set_postfix(recent_return=f"{np.mean(recent_returns):.1f}", refresh=False)
                 observation, _ = env.reset()
                 episode_return, episode_length = 0.0, 0
-            progress.update()
+            bar.update()
+            progress.step = step
+
+            stopping = stop is not None and stop.signum is not None
+            periodic = config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.num_steps
+            if save is not None and (stopping or periodic):
+                save(progress)
+            if stopping:
+                raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}", stop.signum)
+
+
+def log_metrics(writer: SummaryWriter, metrics: dict[str, torch.Tensor], step: int) -> None:
+    """Write the update's metrics; a NaN or infinite one stops training before it reaches a checkpoint."""
+    for key, tensor in metrics.items():
+        value = tensor.item()
+        if not math.isfinite(value):
+            raise RunError(f"{key} became {value} at step {step}: training stopped, the last checkpoint is kept")
+        writer.add_scalar(key, value, step)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[StopRequest]:
+    """While training, SIGINT (Ctrl-C) and SIGTERM ask the loop to checkpoint and stop after the step
+    in progress; a second Ctrl-C stops at once (the previous checkpoint stays whole)."""
+    request = StopRequest()
+
+    def handle(signum, frame):
+        if request.signum == signal.SIGINT == signum:
+            raise KeyboardInterrupt
+        request.signum = signum
+
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def save_run(
+    run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer, progress: Progress
+) -> None:
+    """Checkpoint everything needed to continue exactly: networks, optimizers, counters, RNG states, buffer."""
+    if not agent.is_finite():
+        raise RunError(f"the networks hold NaN or infinite values at step {progress.step}: the last checkpoint is kept")
+    numpy_state = np.random.get_state()
+    state = agent.state_dict() | {
+        "step": progress.step,
+        "episodes": progress.episodes,
+        "first_update_after": progress.first_update_after,
+        "rng": {
+            "python": random.getstate(),
+            "numpy": (numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]),
+            "torch": torch.get_rng_state(),
+            "buffer": buffer.generator.get_state(),
+            "warmup": progress.warmup_rng.bit_generator.state,
+            "env": env.unwrapped.np_random.bit_generator.state,
+            "action_space": env.action_space.np_random.bit_generator.state,
+        },
+    }
+    save_checkpoint(run_dir, state, buffer.state_dict() if config.save_buffer else None)
+
+
+def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer) -> Progress:
+    """Load the run's checkpoint into agent, buffer and RNGs; returns where the run stood."""
+    path = run_dir / CHECKPOINT_FILE
+    state = load_checkpoint(run_dir)
+    try:
+        agent.load_state_dict(state)
+        step, rng = state["step"], state["rng"]
+        progress = Progress(np.random.default_rng(), step, state["episodes"], state["first_update_after"])
+        progress.warmup_rng.bit_generator.state = rng["warmup"]
+        env.unwrapped.np_random.bit_generator.state = rng["env"]
+        env.action_space.np_random.bit_generator.state = rng["action_space"]
+        buffer.generator.set_state(rng["buffer"])
+        torch.set_rng_state(rng["torch"])
+        numpy_state = rng["numpy"]
+        np.random.set_state((numpy_state[0], np.array(numpy_state[1], dtype=np.uint32), *numpy_state[2:]))
+        random.setstate(tuple(tuple(part) if isinstance(part, list) else part for part in rng["python"]))
+    except KeyError as error:
+        raise RunError(f"{path} has no {error}: it is not a checkpoint this version can resume") from None
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
+    if step >= config.num_steps:
+        raise RunError(f"{run_dir.name} is already at step {step}; raise --num-steps above it to train on")
+    if state.get("buffer_file"):
+        load_buffer(run_dir, state["buffer_file"], buffer)
+    else:  # saved with --no-save-buffer: refill with the policy (no second random warm-up) before updating
+        progress.first_update_after = max(progress.first_update_after, step + config.batch_size)
+        print(f"note: {path} has no replay buffer; updates resume once it holds {config.batch_size} new steps")
+    return progress

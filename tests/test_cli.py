@@ -18,7 +18,9 @@ def parse(argv: list[str]) -> dict:
 
 
 def test_train_defaults_are_the_config_defaults():
-    assert TrainConfig(**parse(["train"])) == TrainConfig()
+    args = parse(["train"])
+    assert args.pop("resume") is False
+    assert TrainConfig(**args) == TrainConfig()
 
 
 def test_eval_defaults_are_the_config_defaults():
@@ -63,6 +65,8 @@ def usage_error(argv: list[str], capsys) -> str:
         (["--seed", str(2**32)], "--seed"),
         (["--updates-per-step", "0"], "--updates-per-step"),
         (["--device", "gpu"], "--device"),
+        (["--checkpoint-every", "-1"], "--checkpoint-every"),
+        (["--num-st", "5"], "--num-st"),  # no abbreviations: `train --resume` must see every flag as typed
     ],
 )
 def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_path):

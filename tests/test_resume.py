@@ -1,0 +1,207 @@
+"""Checkpoints, resume, interruption and crash safety: a run is never lost."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from soft_actor_critic.__main__ import main
+from soft_actor_critic.agent import Agent
+from soft_actor_critic.config import RunError
+from soft_actor_critic.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--batch-size", "32", "--start-step", "100"]
+
+
+def checkpoint(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)
+
+
+def logged_steps(run_dir: Path, tag: str) -> list[int]:
+    """The steps TensorBoard shows for `tag`, after it drops what a resume purged."""
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [event.step for event in events.Scalars(tag)]
+
+
+def buffer_rows(run_dir: Path) -> int:
+    with np.load(run_dir / checkpoint(run_dir)["buffer_file"]) as arrays:
+        return len(arrays["rewards"])
+
+
+def test_a_checkpoint_holds_everything_needed_to_continue(small_config):
+    run_dir = train(dataclasses.replace(small_config, num_steps=250, checkpoint_every=100, run_name="run"))
+    state = checkpoint(run_dir)
+    assert {"policy", "critic", "target_critic", "log_alpha"} <= set(state)
+    assert {"policy_optimizer", "critic_optimizer", "alpha_optimizer"} <= set(state)
+    assert state["step"] == 250 and state["episodes"] == 1  # Pendulum episodes are 200 steps
+    assert set(state["rng"]) == {"python", "numpy", "torch", "buffer", "warmup", "env", "action_space"}
+    assert state["buffer_file"] == "replay_buffer-000000250.npz" and buffer_rows(run_dir) == 250
+    assert sorted(path.name for path in run_dir.glob("replay_buffer-*")) == [state["buffer_file"]]  # old ones gone
+
+
+def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config, capsys):
+    config = dataclasses.replace(small_config, num_steps=300, memory_size=1000, run_name="run")
+    run_dir = train(config)
+    argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "700"]
+    assert main(argv) == 0
+    assert "resuming at step 300" in capsys.readouterr().out
+    state = checkpoint(run_dir)
+    assert state["step"] == 700 and buffer_rows(run_dir) == 700
+    assert state["episodes"] == 3  # one finished before the checkpoint, two after (the resume starts a new one)
+    assert logged_steps(run_dir, "time/sps") == [250, 500]
+    assert logged_steps(run_dir, "loss/critic") == [250, 500]
+    assert '"num_steps": 700' in (run_dir / "config.json").read_text()
+
+
+def test_resume_refuses_flags_that_would_change_the_run(small_config, capsys):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    before = checkpoint(run_dir)["step"]
+    resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
+    for flags, name in (
+        (["--hidden-units", "64"], "--hidden-units"),
+        (["--env-name", "MountainCarContinuous-v0"], "--env-name"),
+        (["--gamma", "0.9"], "--gamma"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*resume, *flags])
+        error = capsys.readouterr().err
+        assert exit_info.value.code == 2 and name in error and "differs from the run's" in error
+    assert checkpoint(run_dir)["step"] == before
+    assert main([*resume, "--hidden-units", "32", "32", "--seed", str(small_config.seed)]) == 0  # same values: fine
+
+
+def test_resume_needs_a_run_name(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--resume", "--directory", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--run-name" in error and error.count("\n") == 1
+
+
+def test_resume_of_a_missing_run_lists_the_runs(small_config, capsys):
+    train(dataclasses.replace(small_config, num_steps=150, run_name="there"))
+    capsys.readouterr()
+    assert main(["train", "--resume", "--run-name", "elsewhere", "--directory", small_config.directory]) == 1
+    error = capsys.readouterr().err
+    assert "no run 'elsewhere'" in error and "there" in error and error.count("\n") == 1
+
+
+def test_resume_of_a_finished_run_asks_for_more_steps(small_config, capsys):
+    train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    assert main(["train", "--resume", "--run-name", "run", "--directory", small_config.directory]) == 1
+    assert "raise --num-steps" in capsys.readouterr().err
+
+
+def test_resume_without_a_saved_buffer_refills_before_updating(small_config, capsys, monkeypatch):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, save_buffer=False, run_name="run"))
+    assert checkpoint(run_dir)["buffer_file"] is None and not list(run_dir.glob("replay_buffer-*"))
+    updated_at = []
+    update = Agent.update
+    monkeypatch.setattr(
+        Agent, "update", lambda agent, batch: updated_at.append(len(batch.rewards)) or update(agent, batch)
+    )
+    argv = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "200"]
+    assert main(argv) == 0
+    assert "no replay buffer" in capsys.readouterr().out
+    assert len(updated_at) == 200 - 150 - small_config.batch_size  # the policy refills one batch first
+
+
+def test_corrupt_files_are_one_line_errors_and_stay_untouched(small_config, capsys):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    capsys.readouterr()
+    resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
+    buffer_file = run_dir / checkpoint(run_dir)["buffer_file"]
+    buffer_file.write_bytes(b"not a zip file")
+    assert main(resume) == 1
+    error = capsys.readouterr().err
+    assert buffer_file.name in error and error.count("\n") == 1
+    (run_dir / "checkpoint.pt").write_bytes(b"\x80\x02 truncated")
+    assert main(resume) == 1
+    error = capsys.readouterr().err
+    assert "checkpoint.pt" in error and error.count("\n") == 1
+    assert (run_dir / "checkpoint.pt").read_bytes() == b"\x80\x02 truncated"
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(small_config, monkeypatch):
+    config = dataclasses.replace(small_config, num_steps=1000, checkpoint_every=200, run_name="run")
+    update = Agent.update
+
+    def update_that_diverges(agent, batch):
+        metrics = update(agent, batch)
+        if len(updated) >= 300:  # from step 400 on
+            with torch.no_grad():
+                agent.critic.net[0].weight.fill_(float("nan"))
+        updated.append(1)
+        return metrics
+
+    updated = []
+    monkeypatch.setattr(Agent, "update", update_that_diverges)
+    with pytest.raises(RunError, match="nan"):
+        train(config)
+    assert checkpoint(Path(config.directory) / "run")["step"] == 400  # the last good one, not a NaN one
+
+
+def test_same_seed_same_run(small_config):
+    runs = [train(dataclasses.replace(small_config, num_steps=450, run_name=name)) for name in ("a", "b")]
+    first, second = (checkpoint(run_dir) for run_dir in runs)
+    for name in ("policy", "critic", "target_critic"):
+        for key, tensor in first[name].items():
+            assert torch.equal(tensor, second[name][key]), f"{name}.{key}"
+    returns = [[event.value for event in EventAccumulator(str(run)).Reload().Scalars("episode/return")] for run in runs]
+    assert returns[0] == returns[1] and len(returns[0]) == 2
+
+
+def start_training(directory: Path, *flags: str) -> subprocess.Popen:
+    argv = ["train", *TINY, "--memory-size", "5000", "--run-name", "run", "--directory", str(directory), *flags]
+    return subprocess.Popen(
+        [sys.executable, "-m", "soft_actor_critic", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not (run_dir / "checkpoint.pt").exists():
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.05)
+
+
+def test_kill_9_then_resume_finishes_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start_training(tmp_path, "--num-steps", "5000", "--checkpoint-every", "400")
+    wait_for_checkpoint(process, run_dir)
+    time.sleep(0.3)  # let it run on past the checkpoint, so there are curves to purge
+    process.kill()  # SIGKILL: no handler runs
+    process.wait()
+    saved = checkpoint(run_dir)["step"]
+    assert saved % 400 == 0 and saved < 5000
+    assert buffer_rows(run_dir) == saved
+    assert main(["train", "--resume", "--run-name", "run", "--directory", str(tmp_path)]) == 0
+    assert checkpoint(run_dir)["step"] == 5000 and buffer_rows(run_dir) == 5000
+    steps = logged_steps(run_dir, "time/sps")
+    assert steps == list(range(250, 5001, 250))  # each point once: what the killed run logged after `saved` is gone
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_checkpoints_and_tells_how_to_resume(tmp_path, signum):
+    run_dir = tmp_path / "run"
+    process = start_training(tmp_path, "--num-steps", "100000", "--checkpoint-every", "0")
+    deadline = time.monotonic() + 120
+    while "step" not in process.stderr.read1().decode():  # the progress bar is up: the loop runs
+        assert time.monotonic() < deadline
+    os.kill(process.pid, signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum
+    message = stderr.decode().strip().splitlines()[-1]
+    assert "--resume --run-name run" in message and "checkpoint saved" in message
+    state = checkpoint(run_dir)
+    assert 0 < state["step"] < 100000 and buffer_rows(run_dir) == state["step"]
