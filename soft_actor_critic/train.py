@@ -223,6 +223,7 @@ def save_run(
             "numpy": (numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]),
             "torch": torch.get_rng_state(),
             "buffer": buffer.generator.get_state(),
+            "buffer_device": buffer.device.type,  # a CPU generator's state doesn't fit a CUDA one
             "warmup": progress.warmup_rng.bit_generator.state,
             "env": env.unwrapped.np_random.bit_generator.state,
             "action_space": env.action_space.np_random.bit_generator.state,
@@ -242,7 +243,8 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
         progress.warmup_rng.bit_generator.state = rng["warmup"]
         env.unwrapped.np_random.bit_generator.state = rng["env"]
         env.action_space.np_random.bit_generator.state = rng["action_space"]
-        buffer.generator.set_state(rng["buffer"])
+        if rng["buffer_device"] == buffer.device.type:  # else (resumed on another device) it stays seeded
+            buffer.generator.set_state(rng["buffer"])
         torch.set_rng_state(rng["torch"])
         numpy_state = rng["numpy"]
         np.random.set_state((numpy_state[0], np.array(numpy_state[1], dtype=np.uint32), *numpy_state[2:]))

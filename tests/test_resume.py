@@ -44,7 +44,7 @@ def test_a_checkpoint_holds_everything_needed_to_continue(small_config):
     assert {"policy", "critic", "target_critic", "log_alpha"} <= set(state)
     assert {"policy_optimizer", "critic_optimizer", "alpha_optimizer"} <= set(state)
     assert state["step"] == 250 and state["episodes"] == 1  # Pendulum episodes are 200 steps
-    assert set(state["rng"]) == {"python", "numpy", "torch", "buffer", "warmup", "env", "action_space"}
+    assert set(state["rng"]) == {"python", "numpy", "torch", "buffer", "buffer_device", "warmup", "env", "action_space"}
     assert state["buffer_file"] == "replay_buffer-000000250.npz" and buffer_rows(run_dir) == 250
     assert sorted(path.name for path in run_dir.glob("replay_buffer-*")) == [state["buffer_file"]]  # old ones gone
 
