@@ -18,7 +18,7 @@ def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
         raise RunError(f"unknown environment {env_name!r}{hint}")
     try:
         env = gym.make(env_name, render_mode=render_mode)
-    except (gym.error.Error, ImportError, OSError) as error:
+    except Exception as error:  # the env's own constructor may raise anything: report it, in one line
         raise RunError(f"cannot make {env_name}: {first_line(error)}") from None
     try:
         check_spaces(env)

@@ -112,5 +112,6 @@ def test_train_into_an_existing_run_is_refused(trained_run, capsys):
     before = (trained_run / "checkpoint.pt").read_bytes()
     argv = ["train", "--env-name", "Pendulum-v1", "--directory", str(trained_run.parent), "--run-name", "tiny"]
     assert main(argv) == 1
-    assert "already exists" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "already exists" in error and "--resume" in error and "--run-name" in error
     assert (trained_run / "checkpoint.pt").read_bytes() == before

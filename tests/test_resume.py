@@ -131,6 +131,21 @@ def test_corrupt_files_are_one_line_errors_and_stay_untouched(small_config, caps
     assert (run_dir / "checkpoint.pt").read_bytes() == b"\x80\x02 truncated"
 
 
+def test_a_checkpoint_that_does_not_fit_or_a_broken_config_is_refused(small_config, capsys):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    other = train(dataclasses.replace(small_config, num_steps=150, hidden_units=(8,), run_name="other"))
+    capsys.readouterr()
+    resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
+    (run_dir / "checkpoint.pt").write_bytes((other / "checkpoint.pt").read_bytes())
+    assert main(resume) == 1
+    error = capsys.readouterr().err
+    assert "checkpoint.pt does not fit the run's config" in error and error.count("\n") == 1
+    (run_dir / "config.json").write_text("{ not json")
+    assert main(resume) == 1
+    error = capsys.readouterr().err
+    assert "config.json" in error and error.count("\n") == 1
+
+
 def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(small_config, monkeypatch):
     config = dataclasses.replace(small_config, num_steps=1000, checkpoint_every=200, run_name="run")
     update = Agent.update

@@ -1,0 +1,57 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from soft_actor_critic.__main__ import main
+from soft_actor_critic.config import RunError
+from soft_actor_critic.environment import check_spaces
+
+BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+class SpacesEnv(gym.Env):
+    """An env that only has spaces: enough for the checks."""
+
+    def __init__(self, observation_space=BOX, action_space=BOX):
+        self.observation_space, self.action_space = observation_space, action_space
+
+
+@pytest.mark.parametrize(
+    "spaces, words",
+    [
+        ({"action_space": gym.spaces.Discrete(3)}, "Discrete action space"),
+        ({"action_space": gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32)}, "flat vector"),
+        ({"action_space": gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)}, "unbounded"),
+        ({"observation_space": gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)}, "flat Box"),
+        ({"observation_space": gym.spaces.Dict({"position": BOX})}, "flat Box"),
+    ],
+)
+def test_spaces_sac_cannot_drive_are_refused(spaces, words):
+    with pytest.raises(RunError, match=words):
+        check_spaces(SpacesEnv(**spaces))
+
+
+def test_a_flat_bounded_box_env_passes():
+    check_spaces(SpacesEnv())
+
+
+def test_image_observations_are_a_one_line_error_with_nothing_written(capsys, tmp_path):
+    image = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    gym.register("test/ImageObservations-v0", entry_point=lambda **kwargs: SpacesEnv(observation_space=image))
+    try:
+        assert main(["train", "--env-name", "test/ImageObservations-v0", "--directory", str(tmp_path)]) == 1
+    finally:
+        del gym.registry["test/ImageObservations-v0"]
+    error = capsys.readouterr().err
+    assert "flat Box" in error and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_env_whose_constructor_fails_is_a_one_line_error(capsys, tmp_path):
+    gym.register("test/Broken-v0", entry_point=lambda: SpacesEnv())  # takes no render_mode: gym.make fails
+    try:
+        assert main(["train", "--env-name", "test/Broken-v0", "--directory", str(tmp_path)]) == 1
+    finally:
+        del gym.registry["test/Broken-v0"]
+    error = capsys.readouterr().err
+    assert "cannot make test/Broken-v0" in error and error.count("\n") == 1
