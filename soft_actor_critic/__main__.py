@@ -143,7 +143,9 @@ def resumed_config(args: dict, given: set[str]) -> TrainConfig:
     from soft_actor_critic.runs import find_run, load_train_config
 
     saved = load_train_config(find_run(args["directory"], args["run_name"]))
-    return saved.resumed_with({name: args[name] for name in given if name in args})
+    flags = {name: args[name] for name in given if name in args}
+    # The run is where it was found now, whatever its config says about where it was made.
+    return saved.resumed_with(flags | {"directory": args["directory"], "run_name": args["run_name"]})
 
 
 def run(command: str, config: TrainConfig | EvalConfig, resume: bool = False) -> None:

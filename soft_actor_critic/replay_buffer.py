@@ -79,7 +79,10 @@ class ReplayBuffer:
             if rows.shape != (size, *tensor.shape[1:]):
                 raise ValueError(f"its {name} have shape {rows.shape}, not {(size, *tensor.shape[1:])}")
             tensor[:size] = torch.from_numpy(rows)
-        self.position, self.size = int(state["position"]), size
+        position = int(state["position"])
+        if not (0 <= position < self.capacity and (position == size or size == self.capacity)):
+            raise ValueError(f"its write position {position} doesn't fit {size} rows in a capacity of {self.capacity}")
+        self.position, self.size = position, size
 
     def sample(self, batch_size: int) -> Batch:
         """batch_size transitions drawn uniformly, with replacement, from the filled rows only."""

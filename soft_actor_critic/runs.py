@@ -5,10 +5,13 @@ Every failure here is a RunError with one line that names the path, never a trac
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +26,8 @@ from soft_actor_critic.replay_buffer import ReplayBuffer
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 BUFFER_FILE = "replay_buffer-{step:09d}.npz"  # named by step: checkpoint.pt names the one that goes with it
+BUFFER_FILE_PATTERN = re.compile(r"replay_buffer-\d{9}\.npz(\.tmp)?")  # what save_checkpoint may remove
+LOCK_FILE = ".lock"
 
 
 def timestamp() -> str:
@@ -84,6 +89,18 @@ def load_train_config(run_dir: Path) -> TrainConfig:
         raise RunError(f"{path} is not a valid run config: {error}") from None
 
 
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for one training process: a second one (a --resume started while the run
+    still trains, a requeued job) is refused instead of writing the same files."""
+    with open(run_dir / LOCK_FILE, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"{run_dir} is in use by another training process") from None
+        yield
+
+
 def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """write(file) into a temporary file beside `path`, fsync it, then rename it over `path`.
 
@@ -91,11 +108,15 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     the new complete one, even if the process is killed (kill -9 included) or the machine dies.
     """
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        write(file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:  # a full disk, say: the previous file stays, the partial one goes
+        temporary.unlink(missing_ok=True)
+        raise RunError(f"cannot write {path}: {error.strerror or first_line(error)}") from None
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)  # make the rename itself durable
@@ -114,8 +135,8 @@ def save_checkpoint(run_dir: Path, state: dict, buffer_state: dict | None = None
         buffer_file = BUFFER_FILE.format(step=state["step"])
         write_atomically(run_dir / buffer_file, lambda file: np.savez(file, **buffer_state))
     write_atomically(run_dir / CHECKPOINT_FILE, lambda file: torch.save(state | {"buffer_file": buffer_file}, file))
-    for path in run_dir.glob("replay_buffer-*"):
-        if path.name != buffer_file:
+    for path in run_dir.iterdir():
+        if BUFFER_FILE_PATTERN.fullmatch(path.name) and path.name != buffer_file:
             path.unlink()
 
 
@@ -123,6 +144,8 @@ def load_buffer(run_dir: Path, buffer_file: str, buffer: ReplayBuffer) -> None:
     """Fill `buffer` from the file a checkpoint names; read with allow_pickle=False, so never code."""
     path = run_dir / Path(buffer_file).name
     try:
+        if not path.is_file():
+            raise FileNotFoundError
         if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
             raise ValueError("not an .npz archive, the file is damaged")
         with np.load(path, allow_pickle=False) as arrays:

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import math
 import random
+import shlex
 import signal
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from soft_actor_critic.runs import (
     find_run,
     load_buffer,
     load_checkpoint,
+    locked,
     save_checkpoint,
     write_atomically,
 )
@@ -92,28 +94,29 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
         if resume:
             run_dir = find_run(config.directory, config.run_name)
-            progress = restore(run_dir, config, env, agent, buffer)
         else:  # only now that everything is built: a run folder is never left behind by bad input
             run_dir = create_run_dir(config.directory, config.run_name, config.env_name)
-            progress = Progress.start(config)
-        config = dataclasses.replace(config, run_name=run_dir.name)
-        write_atomically(run_dir / CONFIG_FILE, lambda file: file.write(config.to_json().encode()))
-        print(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""), flush=True)
-        save = functools.partial(save_run, run_dir, config, env, agent, buffer)
-        # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
-        with SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None) as writer:
-            if not resume:
-                log_hyperparameters(writer, config)
-            try:
-                with stop_signals() as stop:
-                    run_loop(config, env, agent, buffer, writer, progress, save, stop)
-            except Interrupted as interruption:
-                command = f"train --resume --run-name {run_dir.name} --directory {config.directory}"
-                message = f"{interruption}, checkpoint saved; continue with: {command}"
-                raise Interrupted(message, interruption.signum) from None
+        with locked(run_dir):
+            progress = restore(run_dir, config, env, agent, buffer) if resume else Progress.start(config)
+            config = dataclasses.replace(config, run_name=run_dir.name)
+            write_atomically(run_dir / CONFIG_FILE, lambda file: file.write(config.to_json().encode()))
+            print(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""), flush=True)
+            # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
+            with SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None) as writer:
+                if not resume:
+                    log_hyperparameters(writer, config)
+                save = functools.partial(save_run, run_dir, config, env, agent, buffer, writer)
+                try:
+                    with stop_signals() as stop:
+                        run_loop(config, env, agent, buffer, writer, progress, save, stop)
+                        save(progress)  # the final checkpoint; a signal now only waits for it
+                except Interrupted as interruption:
+                    command = f"train --resume --run-name {shlex.quote(run_dir.name)}"
+                    command += f" --directory {shlex.quote(config.directory)}"
+                    message = f"{interruption}, checkpoint saved; continue with: {command}"
+                    raise Interrupted(message, interruption.signum) from None
     finally:
         env.close()
-    save(progress)
     print(f"finished {config.num_steps} steps; run folder: {run_dir}", flush=True)
     return run_dir
 
@@ -171,11 +174,14 @@ def run_loop(
             bar.update()
             progress.step = step
 
-            stopping = stop is not None and stop.signum is not None
-            periodic = config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.num_steps
-            if save is not None and (stopping or periodic):
+            if step == config.num_steps:
+                break  # done: the caller writes the final checkpoint, whatever signal came
+            periodic = save is not None and config.checkpoint_every and step % config.checkpoint_every == 0
+            if periodic:
                 save(progress)
-            if stopping:
+            if stop is not None and stop.signum is not None:
+                if save is not None and not periodic:
+                    save(progress)
                 raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}", stop.signum)
 
 
@@ -199,18 +205,29 @@ def stop_signals() -> Iterator[StopRequest]:
             raise KeyboardInterrupt
         request.signum = signum
 
-    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    # A signal someone chose to ignore (a background job's SIGINT) stays ignored.
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum, handler in previous.items():
+        if handler != signal.SIG_IGN:
+            signal.signal(signum, handle)
     try:
         yield request
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def save_run(
-    run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer, progress: Progress
+    run_dir: Path,
+    config: TrainConfig,
+    env: gym.Env,
+    agent: Agent,
+    buffer: ReplayBuffer,
+    writer: SummaryWriter,
+    progress: Progress,
 ) -> None:
     """Checkpoint everything needed to continue exactly: networks, optimizers, counters, RNG states, buffer."""
+    writer.flush()  # the curves up to this step reach the disk before a resume may purge what follows
     if not agent.is_finite():
         raise RunError(f"the networks hold NaN or infinite values at step {progress.step}: the last checkpoint is kept")
     numpy_state = np.random.get_state()
@@ -222,6 +239,7 @@ def save_run(
             "python": random.getstate(),
             "numpy": (numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]),
             "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state() if agent.device.type == "cuda" else None,
             "buffer": buffer.generator.get_state(),
             "buffer_device": buffer.device.type,  # a CPU generator's state doesn't fit a CUDA one
             "warmup": progress.warmup_rng.bit_generator.state,
@@ -246,6 +264,8 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
         if rng["buffer_device"] == buffer.device.type:  # else (resumed on another device) it stays seeded
             buffer.generator.set_state(rng["buffer"])
         torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and agent.device.type == "cuda":  # the policy's noise on a GPU
+            torch.cuda.set_rng_state(rng["cuda"])
         numpy_state = rng["numpy"]
         np.random.set_state((numpy_state[0], np.array(numpy_state[1], dtype=np.uint32), *numpy_state[2:]))
         random.setstate(tuple(tuple(part) if isinstance(part, list) else part for part in rng["python"]))

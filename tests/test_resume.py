@@ -44,7 +44,8 @@ def test_a_checkpoint_holds_everything_needed_to_continue(small_config):
     assert {"policy", "critic", "target_critic", "log_alpha"} <= set(state)
     assert {"policy_optimizer", "critic_optimizer", "alpha_optimizer"} <= set(state)
     assert state["step"] == 250 and state["episodes"] == 1  # Pendulum episodes are 200 steps
-    assert set(state["rng"]) == {"python", "numpy", "torch", "buffer", "buffer_device", "warmup", "env", "action_space"}
+    random_states = {"python", "numpy", "torch", "cuda", "buffer", "buffer_device", "warmup", "env", "action_space"}
+    assert set(state["rng"]) == random_states
     assert state["buffer_file"] == "replay_buffer-000000250.npz" and buffer_rows(run_dir) == 250
     assert sorted(path.name for path in run_dir.glob("replay_buffer-*")) == [state["buffer_file"]]  # old ones gone
 
@@ -61,6 +62,15 @@ def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config,
     assert logged_steps(run_dir, "time/sps") == [250, 500]
     assert logged_steps(run_dir, "loss/critic") == [250, 500]
     assert '"num_steps": 700' in (run_dir / "config.json").read_text()
+
+
+def test_a_moved_run_resumes_where_it_is_now(small_config, tmp_path):
+    old = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    new_home = tmp_path / "moved"
+    new_home.mkdir()
+    old.rename(new_home / "run")
+    assert main(["train", "--resume", "--run-name", "run", "--directory", str(new_home), "--num-steps", "200"]) == 0
+    assert checkpoint(new_home / "run")["step"] == 200 and not old.exists()
 
 
 def test_resume_refuses_flags_that_would_change_the_run(small_config, capsys):
@@ -120,6 +130,9 @@ def test_corrupt_files_are_one_line_errors_and_stay_untouched(small_config, caps
     capsys.readouterr()
     resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
     buffer_file = run_dir / checkpoint(run_dir)["buffer_file"]
+    buffer_file.rename(run_dir / "kept-aside.npz")
+    assert main(resume) == 1
+    assert f"{buffer_file.name} is missing" in capsys.readouterr().err
     buffer_file.write_bytes(b"not a zip file")
     assert main(resume) == 1
     error = capsys.readouterr().err
@@ -190,17 +203,20 @@ def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float
         time.sleep(0.05)
 
 
-def test_kill_9_then_resume_finishes_the_run(tmp_path):
+def test_kill_9_then_resume_finishes_the_run(tmp_path, capsys):
     run_dir = tmp_path / "run"
     process = start_training(tmp_path, "--num-steps", "5000", "--checkpoint-every", "400")
     wait_for_checkpoint(process, run_dir)
+    resume = ["train", "--resume", "--run-name", "run", "--directory", str(tmp_path)]
+    assert main(resume) == 1  # the run still trains: a second process is refused, not let in to write
+    assert "in use by another training process" in capsys.readouterr().err
     time.sleep(0.3)  # let it run on past the checkpoint, so there are curves to purge
     process.kill()  # SIGKILL: no handler runs
     process.wait()
     saved = checkpoint(run_dir)["step"]
     assert saved % 400 == 0 and saved < 5000
     assert buffer_rows(run_dir) == saved
-    assert main(["train", "--resume", "--run-name", "run", "--directory", str(tmp_path)]) == 0
+    assert main(resume) == 0
     assert checkpoint(run_dir)["step"] == 5000 and buffer_rows(run_dir) == 5000
     steps = logged_steps(run_dir, "time/sps")
     assert steps == list(range(250, 5001, 250))  # each point once: what the killed run logged after `saved` is gone
