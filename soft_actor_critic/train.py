@@ -230,24 +230,44 @@ def save_run(
     writer.flush()  # the curves up to this step reach the disk before a resume may purge what follows
     if not agent.is_finite():
         raise RunError(f"the networks hold NaN or infinite values at step {progress.step}: the last checkpoint is kept")
-    numpy_state = np.random.get_state()
     state = agent.state_dict() | {
         "step": progress.step,
         "episodes": progress.episodes,
         "first_update_after": progress.first_update_after,
-        "rng": {
-            "python": random.getstate(),
-            "numpy": (numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state() if agent.device.type == "cuda" else None,
-            "buffer": buffer.generator.get_state(),
-            "buffer_device": buffer.device.type,  # a CPU generator's state doesn't fit a CUDA one
-            "warmup": progress.warmup_rng.bit_generator.state,
-            "env": env.unwrapped.np_random.bit_generator.state,
-            "action_space": env.action_space.np_random.bit_generator.state,
-        },
+        "rng": random_states(env, agent, buffer, progress),
     }
     save_checkpoint(run_dir, state, buffer.state_dict() if config.save_buffer else None)
+
+
+def random_states(env: gym.Env, agent: Agent, buffer: ReplayBuffer, progress: Progress) -> dict:
+    """Every random stream of a run, as plain values and tensors that weights_only loading accepts."""
+    numpy_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if agent.device.type == "cuda" else None,
+        "buffer": buffer.generator.get_state(),
+        "buffer_device": buffer.device.type,  # a CPU generator's state doesn't fit a CUDA one
+        "warmup": progress.warmup_rng.bit_generator.state,
+        "env": env.unwrapped.np_random.bit_generator.state,
+        "action_space": env.action_space.np_random.bit_generator.state,
+    }
+
+
+def set_random_states(states: dict, env: gym.Env, agent: Agent, buffer: ReplayBuffer, progress: Progress) -> None:
+    """The inverse of random_states."""
+    progress.warmup_rng.bit_generator.state = states["warmup"]
+    env.unwrapped.np_random.bit_generator.state = states["env"]
+    env.action_space.np_random.bit_generator.state = states["action_space"]
+    if states["buffer_device"] == buffer.device.type:  # else (resumed on another device) it stays seeded
+        buffer.generator.set_state(states["buffer"])
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] is not None and agent.device.type == "cuda":  # the policy's noise on a GPU
+        torch.cuda.set_rng_state(states["cuda"])
+    numpy_state = states["numpy"]
+    np.random.set_state((numpy_state[0], np.array(numpy_state[1], dtype=np.uint32), *numpy_state[2:]))
+    random.setstate(tuple(tuple(part) if isinstance(part, list) else part for part in states["python"]))
 
 
 def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer) -> Progress:
@@ -256,19 +276,9 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
     state = load_checkpoint(run_dir)
     try:
         agent.load_state_dict(state)
-        step, rng = state["step"], state["rng"]
+        step = state["step"]
         progress = Progress(np.random.default_rng(), step, state["episodes"], state["first_update_after"])
-        progress.warmup_rng.bit_generator.state = rng["warmup"]
-        env.unwrapped.np_random.bit_generator.state = rng["env"]
-        env.action_space.np_random.bit_generator.state = rng["action_space"]
-        if rng["buffer_device"] == buffer.device.type:  # else (resumed on another device) it stays seeded
-            buffer.generator.set_state(rng["buffer"])
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and agent.device.type == "cuda":  # the policy's noise on a GPU
-            torch.cuda.set_rng_state(rng["cuda"])
-        numpy_state = rng["numpy"]
-        np.random.set_state((numpy_state[0], np.array(numpy_state[1], dtype=np.uint32), *numpy_state[2:]))
-        random.setstate(tuple(tuple(part) if isinstance(part, list) else part for part in rng["python"]))
+        set_random_states(state["rng"], env, agent, buffer, progress)
     except KeyError as error:
         raise RunError(f"{path} has no {error}: it is not a checkpoint this version can resume") from None
     except (TypeError, ValueError, RuntimeError) as error:

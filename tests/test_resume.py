@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,7 +17,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import RunError
-from soft_actor_critic.train import train
+from soft_actor_critic.environment import make_env
+from soft_actor_critic.replay_buffer import ReplayBuffer
+from soft_actor_critic.train import Progress, random_states, set_random_states, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--batch-size", "32", "--start-step", "100"]
@@ -236,3 +239,28 @@ def test_a_signal_checkpoints_and_tells_how_to_resume(tmp_path, signum):
     assert "--resume --run-name run" in message and "checkpoint saved" in message
     state = checkpoint(run_dir)
     assert 0 < state["step"] < 100000 and buffer_rows(run_dir) == state["step"]
+
+
+def test_random_states_round_trip_through_a_checkpoint_file(small_config, tmp_path):
+    env = make_env("Pendulum-v1")
+    agent = Agent(3, 1, env.action_space.low, env.action_space.high, small_config)
+    buffer = ReplayBuffer(100, 3, 1, seed=0)
+    buffer.add(np.zeros(3), np.zeros(1), 0.0, np.zeros(3), False)
+    progress = Progress.start(small_config)
+    env.reset(seed=3)
+    torch.save(random_states(env, agent, buffer, progress), tmp_path / "states.pt")
+
+    def draws() -> list:
+        return [
+            random.random(),
+            np.random.rand(),
+            torch.rand(1).item(),
+            buffer.sample(4).rewards.tolist(),
+            progress.warmup_rng.random(),
+            env.unwrapped.np_random.random(),
+            env.action_space.sample().tolist(),
+        ]
+
+    first = draws()
+    set_random_states(torch.load(tmp_path / "states.pt", weights_only=True), env, agent, buffer, progress)
+    assert draws() == first
