@@ -263,7 +263,7 @@ def set_random_states(states: dict, env: gym.Env, agent: Agent, buffer: ReplayBu
     if states["buffer_device"] == buffer.device.type:  # else (resumed on another device) it stays seeded
         buffer.generator.set_state(states["buffer"])
     torch.set_rng_state(states["torch"])
-    if states["cuda"] is not None and agent.device.type == "cuda":  # the policy's noise on a GPU
+    if states.get("cuda") is not None and agent.device.type == "cuda":  # the policy's noise on a GPU
         torch.cuda.set_rng_state(states["cuda"])
     numpy_state = states["numpy"]
     np.random.set_state((numpy_state[0], np.array(numpy_state[1], dtype=np.uint32), *numpy_state[2:]))
