@@ -7,7 +7,9 @@ tanh change of variables; Haarnoja et al. 2019, "Soft Actor-Critic Algorithms an
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -17,8 +19,13 @@ from torch import nn
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
-def mlp(input_dim: int, hidden_units: tuple[int, ...], output_dim: int) -> nn.Sequential:
-    """Linear layers with ReLU between them and no activation on the output.
+def mlp(
+    input_dim: int,
+    hidden_units: tuple[int, ...],
+    output_dim: int,
+    linear: Callable[[int, int], nn.Module] = nn.Linear,
+) -> nn.Sequential:
+    """`linear(in, out)` layers with ReLU between them and no activation on the output.
 
     The ReLUs work in place (one fewer activation to allocate): a linear layer's backward needs
     its input, never its output.
@@ -26,8 +33,8 @@ def mlp(input_dim: int, hidden_units: tuple[int, ...], output_dim: int) -> nn.Se
     widths = (input_dim, *hidden_units)
     layers: list[nn.Module] = []
     for width_in, width_out in zip(widths[:-1], widths[1:]):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU(inplace=True)]
-    layers.append(nn.Linear(widths[-1], output_dim))
+        layers += [linear(width_in, width_out), nn.ReLU(inplace=True)]
+    layers.append(linear(widths[-1], output_dim))
     return nn.Sequential(*layers)
 
 
@@ -107,12 +114,7 @@ class TwinCritic(nn.Module):
 
     def __init__(self, observation_dim: int, action_dim: int, hidden_units: tuple[int, ...]) -> None:
         super().__init__()
-        widths = (observation_dim + action_dim, *hidden_units)
-        layers: list[nn.Module] = []
-        for width_in, width_out in zip(widths[:-1], widths[1:]):
-            layers += [EnsembleLinear(2, width_in, width_out), nn.ReLU(inplace=True)]
-        layers.append(EnsembleLinear(2, widths[-1], 1))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(observation_dim + action_dim, hidden_units, 1, functools.partial(EnsembleLinear, 2))
 
     def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q1 and Q2 stacked, (2, batch): `q1, q2 = critic(observations, actions)` unpacks them."""
