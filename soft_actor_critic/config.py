@@ -117,17 +117,16 @@ class TrainConfig:
 
         --directory and --run-name say where the run is now, so they are taken as given.
         """
-        flags = {"directory": self.directory, "run_name": self.run_name, **flags}
+        changeable = (*RESUME_FLAGS, "directory", "run_name")
         for name, value in flags.items():
             value = tuple(value) if isinstance(value, list) else value
-            if name not in (*RESUME_FLAGS, "directory", "run_name") and value != getattr(self, name):
+            if name not in changeable and value != getattr(self, name):
                 allowed = ", ".join(f"--{flag.replace('_', '-')}" for flag in RESUME_FLAGS)
                 raise ConfigError(
                     f"--{name.replace('_', '-')} {_show(value)} differs from the run's {_show(getattr(self, name))}: "
                     f"a resumed run keeps its config (only {allowed} may change)"
                 )
-        changes = {name: flags[name] for name in (*RESUME_FLAGS, "directory", "run_name") if name in flags}
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **{name: flags[name] for name in changeable if name in flags})
 
 
 # What `train --resume` may change; everything else would no longer be the run that was checkpointed.

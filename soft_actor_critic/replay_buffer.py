@@ -47,10 +47,6 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    @property
-    def nbytes(self) -> int:
-        return sum(tensor.nbytes for tensor in self.storage())
-
     def storage(self) -> Batch:
         return Batch(self.observations, self.actions, self.rewards, self.next_observations, self.terminateds)
 

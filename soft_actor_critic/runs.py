@@ -143,15 +143,13 @@ def save_checkpoint(run_dir: Path, state: dict, buffer_state: dict | None = None
 def load_buffer(run_dir: Path, buffer_file: str, buffer: ReplayBuffer) -> None:
     """Fill `buffer` from the file a checkpoint names; read with allow_pickle=False, so never code."""
     path = run_dir / Path(buffer_file).name
+    if not path.is_file():
+        raise RunError(f"{path} is missing: the checkpoint's replay buffer is gone")
     try:
-        if not path.is_file():
-            raise FileNotFoundError
         if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
             raise ValueError("not an .npz archive, the file is damaged")
         with np.load(path, allow_pickle=False) as arrays:
             buffer.load_state_dict(arrays)
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing: the checkpoint's replay buffer is gone") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise RunError(f"cannot load the replay buffer {path}: {first_line(error)}") from None
 
