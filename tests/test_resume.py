@@ -1,6 +1,7 @@
 """Checkpoints, resume, interruption and crash safety: a run is never lost."""
 
 import dataclasses
+import errno
 import os
 import random
 import signal
@@ -264,3 +265,17 @@ def test_random_states_round_trip_through_a_checkpoint_file(small_config, tmp_pa
     first = draws()
     set_random_states(torch.load(tmp_path / "states.pt", weights_only=True), env, agent, buffer, progress)
     assert draws() == first
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(small_config, monkeypatch):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    before = {name: (run_dir / name).read_bytes() for name in ("checkpoint.pt", "config.json")}
+
+    def disk_full(descriptor):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(RunError, match="cannot write .*config.json: No space left on device"):
+        train(dataclasses.replace(small_config, num_steps=300, run_name="run"), resume=True)
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+    assert not list(run_dir.glob("*.tmp"))
