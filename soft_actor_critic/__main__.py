@@ -1,4 +1,4 @@
-"""Command line: `python3 soft_actor_critic train|eval`, `python3 -m soft_actor_critic`, `soft-actor-critic`.
+"""Command line: `python3 soft_actor_critic train|eval|plot`, `python3 -m soft_actor_critic`, `soft-actor-critic`.
 
 Only the config is imported up front; torch and gymnasium load once a command runs, so `--help`
 and argument errors answer at once.
@@ -14,11 +14,13 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from soft_actor_critic.config import (
+    CHECKPOINTS,
     DEVICES,
     RENAMED_ENV_IDS,
     ConfigError,
     EvalConfig,
     Interrupted,
+    PlotConfig,
     RunError,
     TrainConfig,
 )
@@ -36,7 +38,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = Parser(prog=PROG, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval}", parser_class=Parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,plot}", parser_class=Parser)
     # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
     options = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter, "allow_abbrev": False}
 
@@ -103,6 +105,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="save the replay buffer beside each checkpoint, so that --resume continues with it",
     )
     train.add_argument(
+        "--eval-every",
+        type=int,
+        default=TrainConfig.eval_every,
+        help="env steps between evals with deterministic actions, logged to eval.csv (0: none)",
+    )
+    train.add_argument(
+        "--eval-episodes", type=int, default=TrainConfig.eval_episodes, help="episodes per periodic eval"
+    )
+    train.add_argument(
         "--resume",
         action="store_true",
         help="continue the run --run-name from its checkpoint, to --num-steps in total",
@@ -127,7 +138,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     evaluate.add_argument("--deterministic", action="store_true", help="act with tanh(mean) instead of sampling")
     evaluate.add_argument("--render", action="store_true", help="show the episodes in a window (needs a display)")
     evaluate.add_argument("--record", action="store_true", help="write a GIF per episode into <run>/videos/")
-    return parser, {"train": train, "eval": evaluate}
+    evaluate.add_argument(
+        "--checkpoint",
+        choices=CHECKPOINTS,
+        default=EvalConfig.checkpoint,
+        help="last: the latest checkpoint; best: the best policy of the periodic evals",
+    )
+
+    plot = commands.add_parser("plot", help="draw learning curves of runs into a PNG", **options)
+    plot.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders of runs (e.g. runs)")
+    plot.add_argument("--output", default=PlotConfig.output, help="the PNG to write; None: plot.png beside the runs")
+    plot.add_argument(
+        "--smooth", type=int, default=PlotConfig.smooth, help="episodes in the moving average of training returns"
+    )
+    return parser, {"train": train, "eval": evaluate, "plot": plot}
 
 
 def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
@@ -148,15 +172,19 @@ def resumed_config(args: dict, given: set[str]) -> TrainConfig:
     return saved.resumed_with(flags | {"directory": args["directory"], "run_name": args["run_name"]})
 
 
-def run(command: str, config: TrainConfig | EvalConfig, resume: bool = False) -> None:
+def run(command: str, config: TrainConfig | EvalConfig | PlotConfig, resume: bool = False) -> None:
     if command == "train":
         from soft_actor_critic.train import train
 
         train(config, resume)
-    else:
+    elif command == "eval":
         from soft_actor_critic.evaluate import evaluate
 
         evaluate(config)
+    else:
+        from soft_actor_critic.plot import plot
+
+        plot(config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
     resume = args.pop("resume", False)
-    if args["env_name"] in RENAMED_ENV_IDS:
+    if args.get("env_name") in RENAMED_ENV_IDS:
         renamed = RENAMED_ENV_IDS[args["env_name"]]
         print(f"note: gymnasium 1.x renamed {args['env_name']} to {renamed}; using {renamed}", file=sys.stderr)
         args["env_name"] = renamed
@@ -173,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if resume:
             config = resumed_config(args, given_flags(commands["train"], argv))
         else:
-            config = (TrainConfig if command == "train" else EvalConfig)(**args)
+            config = {"train": TrainConfig, "eval": EvalConfig, "plot": PlotConfig}[command](**args)
         run(command, config, resume)
     except ConfigError as error:
         commands[command].error(str(error))  # exits 2, like every other usage error

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU, else cpu
+CHECKPOINTS = ("last", "best")  # what `eval --checkpoint` loads: checkpoint.pt, or best.pt of the periodic evals
 
 # Gymnasium 1.x renamed these; the old ids keep working with a notice.
 RENAMED_ENV_IDS = {
@@ -86,6 +87,8 @@ class TrainConfig:
     device: str = "auto"
     checkpoint_every: int = 25_000
     save_buffer: bool = True
+    eval_every: int = 10_000
+    eval_episodes: int = 10
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
@@ -93,9 +96,9 @@ class TrainConfig:
         _check_run_name(self.run_name)
         _check_seed(self.seed)
         _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        for name in ("batch_size", "memory_size", "num_steps", "updates_per_step"):
+        for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "eval_episodes"):
             _require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        for name in ("start_step", "checkpoint_every"):
+        for name in ("start_step", "checkpoint_every", "eval_every"):
             value = getattr(self, name)
             _require(value >= 0, f"--{name.replace('_', '-')} must be zero or more, got {value}")
         _require(
@@ -130,7 +133,8 @@ class TrainConfig:
 
 
 # What `train --resume` may change; everything else would no longer be the run that was checkpointed.
-RESUME_FLAGS = ("num_steps", "checkpoint_every", "save_buffer", "device")
+# (The periodic evals use an env and no random stream of their own: they never change the training.)
+RESUME_FLAGS = ("num_steps", "checkpoint_every", "save_buffer", "device", "eval_every", "eval_episodes")
 
 
 def _show(value) -> str:
@@ -148,6 +152,7 @@ class EvalConfig:
     deterministic: bool = False
     render: bool = False
     record: bool = False
+    checkpoint: str = "last"
 
     def __post_init__(self) -> None:
         if self.hidden_units is not None:
@@ -157,4 +162,21 @@ class EvalConfig:
         _check_run_name(self.run_name)
         _check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
+        _require(
+            self.checkpoint in CHECKPOINTS,
+            f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {self.checkpoint!r}",
+        )
         _require(not (self.render and self.record), "--render and --record are exclusive: pick one")
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    runs: tuple[str, ...]  # run folders, or folders of runs
+    output: str | None = None  # None: plot.png beside the first run
+    smooth: int = 20
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runs", tuple(self.runs))
+        _require(len(self.runs) > 0, "plot needs at least one run folder")
+        _require(self.smooth > 0, f"--smooth must be positive, got {self.smooth}")
+        _require(self.output is None or self.output.endswith(".png"), f"--output must end in .png, got {self.output}")

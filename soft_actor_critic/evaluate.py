@@ -16,6 +16,7 @@ from soft_actor_critic.config import ConfigError, EvalConfig, RunError, first_li
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import SquashedGaussianPolicy
 from soft_actor_critic.runs import (
+    BEST_FILE,
     CHECKPOINT_FILE,
     create_unique_dir,
     find_run,
@@ -39,17 +40,22 @@ def create_video_dir(run_dir: Path) -> Path:
         raise RunError(f"cannot create a folder for GIFs in {run_dir / 'videos'}: {first_line(error)}") from None
 
 
-def load_policy(run_dir: Path, hidden_units: tuple[int, ...], env: gym.Env) -> SquashedGaussianPolicy:
-    """The run's trained policy, sized for `env`; a checkpoint that doesn't fit is a RunError."""
+CHECKPOINT_FILES = {"last": CHECKPOINT_FILE, "best": BEST_FILE}  # --checkpoint
+
+
+def load_policy(
+    run_dir: Path, hidden_units: tuple[int, ...], env: gym.Env, name: str = CHECKPOINT_FILE
+) -> SquashedGaussianPolicy:
+    """The policy in the run's file `name`, sized for `env`; a file that doesn't fit is a RunError."""
     observation_space, action_space = env.observation_space, env.action_space
     policy = SquashedGaussianPolicy(
         observation_space.shape[0], action_space.shape[0], hidden_units, action_space.low, action_space.high
     )
-    state = load_checkpoint(run_dir)
+    state = load_checkpoint(run_dir, name)
     try:
         policy.load_state_dict(state["policy"])
     except (KeyError, TypeError, RuntimeError) as error:
-        path = run_dir / CHECKPOINT_FILE
+        path = run_dir / name
         raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
     return policy.eval()
 
@@ -73,6 +79,7 @@ def rollout(
     env: gym.Env, policy: SquashedGaussianPolicy, deterministic: bool, seed: int | None, frame_skip: int | None
 ) -> tuple[float, int, list[Image.Image]]:
     """One episode: its return, its length, and every frame_skip-th frame when frame_skip is set."""
+    device = next(policy.parameters()).device
     observation, _ = env.reset(seed=seed)
     episode_return, length, frames, done = 0.0, 0, [], False
     while True:
@@ -81,11 +88,17 @@ def rollout(
         if done:
             return episode_return, length, frames
         with torch.inference_mode():
-            action = policy.act(torch.as_tensor(observation, dtype=torch.float32)[None], deterministic)[0]
-        observation, reward, terminated, truncated, _ = env.step(action.numpy())
+            action = policy.act(torch.as_tensor(observation, dtype=torch.float32, device=device)[None], deterministic)
+        observation, reward, terminated, truncated, _ = env.step(action[0].cpu().numpy())
         episode_return += float(reward)
         length += 1
         done = terminated or truncated
+
+
+def deterministic_returns(env: gym.Env, policy: SquashedGaussianPolicy, num_episodes: int, seed: int) -> list[float]:
+    """The returns of num_episodes episodes acting with tanh(mean); the first reset is seeded with `seed`,
+    so every call plays the same episodes."""
+    return [rollout(env, policy, True, seed if episode == 0 else None, None)[0] for episode in range(num_episodes)]
 
 
 def evaluate(config: EvalConfig) -> list[float]:
@@ -105,7 +118,7 @@ def evaluate(config: EvalConfig) -> list[float]:
 
     render_mode = "human" if config.render else "rgb_array" if config.record else None
     env = make_env(train_config.env_name, render_mode=render_mode)
-    policy = load_policy(run_dir, train_config.hidden_units, env)
+    policy = load_policy(run_dir, train_config.hidden_units, env, CHECKPOINT_FILES[config.checkpoint])
     torch.manual_seed(config.seed)
     env_fps = env.metadata.get("render_fps") or MAX_GIF_FPS
     frame_skip = math.ceil(env_fps / MAX_GIF_FPS) if config.record else None

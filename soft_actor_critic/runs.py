@@ -6,7 +6,9 @@ Every failure here is a RunError with one line that names the path, never a trac
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
+import io
 import json
 import os
 import re
@@ -28,6 +30,9 @@ CHECKPOINT_FILE = "checkpoint.pt"
 BUFFER_FILE = "replay_buffer-{step:09d}.npz"  # named by step: checkpoint.pt names the one that goes with it
 BUFFER_FILE_PATTERN = re.compile(r"replay_buffer-\d{9}\.npz(\.tmp)?")  # what save_checkpoint may remove
 LOCK_FILE = ".lock"
+BEST_FILE = "best.pt"  # the policy of the best periodic eval so far
+EVAL_FILE = "eval.csv"  # one row per periodic eval
+EVAL_COLUMNS = ("step", "return_mean", "return_std", "episodes")
 
 
 def timestamp() -> str:
@@ -154,12 +159,47 @@ def load_buffer(run_dir: Path, buffer_file: str, buffer: ReplayBuffer) -> None:
         raise RunError(f"cannot load the replay buffer {path}: {first_line(error)}") from None
 
 
-def load_checkpoint(run_dir: Path) -> dict:
-    """The run's checkpoint, read with weights_only=True: tensors and plain containers, never code."""
-    path = run_dir / CHECKPOINT_FILE
+def load_checkpoint(run_dir: Path, name: str = CHECKPOINT_FILE) -> dict:
+    """The run's checkpoint (or best.pt), read with weights_only=True: tensors and plain containers, never code."""
+    path = run_dir / name
     if not path.is_file():
+        if name == BEST_FILE:
+            raise RunError(f"{path} is missing: the run has had no periodic eval yet (see train --eval-every)")
         raise RunError(f"{path} is missing: the run has no checkpoint yet")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean the same here
         raise RunError(f"cannot load {path}: {first_line(error)}") from None
+
+
+def save_best(run_dir: Path, state: dict) -> None:
+    write_atomically(run_dir / BEST_FILE, lambda file: torch.save(state, file))
+
+
+def read_eval_rows(run_dir: Path) -> list[dict]:
+    """The rows of the run's eval.csv as numbers ([] if it has none); a damaged file is a RunError."""
+    path = run_dir / EVAL_FILE
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="") as file:
+            return [
+                {
+                    "step": int(row["step"]),
+                    "return_mean": float(row["return_mean"]),
+                    "return_std": float(row["return_std"]),
+                    "episodes": int(row["episodes"]),
+                }
+                for row in csv.DictReader(file)
+            ]
+    except (OSError, KeyError, TypeError, ValueError, csv.Error) as error:
+        raise RunError(f"{path} is not a valid eval log: {first_line(error)}") from None
+
+
+def write_eval_rows(run_dir: Path, rows: list[dict]) -> None:
+    """Replace eval.csv with `rows`, atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, EVAL_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(run_dir / EVAL_FILE, lambda file: file.write(text.getvalue().encode()))

@@ -24,8 +24,10 @@ from tqdm import tqdm
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import Interrupted, RunError, TrainConfig, first_line
 from soft_actor_critic.environment import make_env
+from soft_actor_critic.evaluate import deterministic_returns
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import (
+    BEST_FILE,
     CHECKPOINT_FILE,
     CONFIG_FILE,
     create_run_dir,
@@ -33,11 +35,15 @@ from soft_actor_critic.runs import (
     load_buffer,
     load_checkpoint,
     locked,
+    read_eval_rows,
+    save_best,
     save_checkpoint,
     write_atomically,
+    write_eval_rows,
 )
 
 LOG_INTERVAL = 250  # env steps between two points of the loss and SPS curves
+EVAL_SEED_OFFSET = 10_000  # the eval env's seed is the run's plus this: starts apart from the training env's
 
 
 @dataclasses.dataclass
@@ -52,6 +58,39 @@ class Progress:
     @classmethod
     def start(cls, config: TrainConfig) -> Progress:
         return cls(np.random.default_rng(config.seed + 1), first_update_after=config.start_step)
+
+
+class PeriodicEval:
+    """config.eval_episodes episodes with deterministic actions on an env of its own, logged to
+    TensorBoard (eval/return, eval/return_std) and eval.csv; the best policy so far goes to best.pt.
+
+    Every eval plays the same episodes (its first reset is seeded alike), so the curve compares
+    policies, not start states. It draws on no random stream of the training: with or without it,
+    a run learns the same.
+    """
+
+    def __init__(
+        self, run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, writer: SummaryWriter, step: int
+    ):
+        self.run_dir, self.env, self.agent, self.writer = run_dir, env, agent, writer
+        self.episodes, self.seed = config.eval_episodes, (config.seed + EVAL_SEED_OFFSET) % 2**32
+        # Rows past the checkpoint were logged by a run killed after it: its resumed run logs them again.
+        self.rows = [row for row in read_eval_rows(run_dir) if row["step"] <= step]
+        best = load_checkpoint(run_dir, BEST_FILE) if (run_dir / BEST_FILE).is_file() else {}
+        self.best_return = best.get("eval_return", -math.inf)
+
+    def __call__(self, step: int) -> None:
+        returns = deterministic_returns(self.env, self.agent.policy, self.episodes, self.seed)
+        mean, std = float(np.mean(returns)), float(np.std(returns))
+        self.writer.add_scalar("eval/return", mean, step)
+        self.writer.add_scalar("eval/return_std", std, step)
+        self.rows.append({"step": step, "return_mean": mean, "return_std": std, "episodes": len(returns)})
+        write_eval_rows(self.run_dir, self.rows)
+        best = mean > self.best_return
+        if best:
+            self.best_return = mean
+            save_best(self.run_dir, {"policy": self.agent.policy.state_dict(), "step": step, "eval_return": mean})
+        tqdm.write(f"step {step}: eval return {mean:.1f} ± {std:.1f} over {len(returns)} episodes" + " (best)" * best)
 
 
 @dataclasses.dataclass
@@ -83,6 +122,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     existing one from its checkpoint; returns the run folder."""
     device = resolve_device(config.device)
     env = make_env(config.env_name)
+    eval_env = make_env(config.env_name) if config.eval_every else None
     try:
         torch.manual_seed(config.seed)
         observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -106,9 +146,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                 if not resume:
                     log_hyperparameters(writer, config)
                 save = functools.partial(save_run, run_dir, config, env, agent, buffer, writer)
+                evaluate = PeriodicEval(run_dir, config, eval_env, agent, writer, progress.step) if eval_env else None
                 try:
                     with stop_signals() as stop:
-                        run_loop(config, env, agent, buffer, writer, progress, save, stop)
+                        run_loop(config, env, agent, buffer, writer, progress, save, stop, evaluate)
                         save(progress)  # the final checkpoint; a signal now only waits for it
                 except Interrupted as interruption:
                     command = f"train --resume --run-name {shlex.quote(run_dir.name)}"
@@ -117,6 +158,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                     raise Interrupted(message, interruption.signum) from None
     finally:
         env.close()
+        if eval_env is not None:
+            eval_env.close()
     print(f"finished {config.num_steps} steps; run folder: {run_dir}", flush=True)
     return run_dir
 
@@ -130,9 +173,11 @@ def run_loop(
     progress: Progress | None = None,
     save: Callable[[Progress], None] | None = None,
     stop: StopRequest | None = None,
+    evaluate: Callable[[int], None] | None = None,
 ) -> None:
     """Env steps up to config.num_steps: uniform warm-up actions, then config.updates_per_step updates
-    per step; `save` every config.checkpoint_every steps and when `stop` is requested."""
+    per step; `evaluate` every config.eval_every steps and at the end; `save` every
+    config.checkpoint_every steps and when `stop` is requested."""
     progress = progress or Progress.start(config)
     low, high = env.action_space.low, env.action_space.high
     with tqdm(total=config.num_steps, initial=progress.step, unit="step", dynamic_ncols=True, mininterval=1.0) as bar:
@@ -174,6 +219,12 @@ def run_loop(
             bar.update()
             progress.step = step
 
+            if (
+                evaluate is not None
+                and config.eval_every
+                and (step % config.eval_every == 0 or step == config.num_steps)
+            ):
+                evaluate(step)
             if step == config.num_steps:
                 break  # done: the caller writes the final checkpoint, whatever signal came
             periodic = save is not None and config.checkpoint_every and step % config.checkpoint_every == 0

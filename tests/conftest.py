@@ -20,4 +20,5 @@ def small_config(tmp_path) -> TrainConfig:
         memory_size=1000,
         num_steps=300,
         start_step=100,
+        eval_episodes=2,
     )

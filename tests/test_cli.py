@@ -66,6 +66,8 @@ def usage_error(argv: list[str], capsys) -> str:
         (["--updates-per-step", "0"], "--updates-per-step"),
         (["--device", "gpu"], "--device"),
         (["--checkpoint-every", "-1"], "--checkpoint-every"),
+        (["--eval-every", "-1"], "--eval-every"),
+        (["--eval-episodes", "0"], "--eval-episodes"),
         (["--num-st", "5"], "--num-st"),  # no abbreviations: `train --resume` must see every flag as typed
     ],
 )
@@ -76,7 +78,14 @@ def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_pat
 
 
 @pytest.mark.parametrize(
-    "flags", [["--num-episodes", "0"], ["--run-name", "../x"], ["--record", "--render"], ["--seed", "-1"]]
+    "flags",
+    [
+        ["--num-episodes", "0"],
+        ["--run-name", "../x"],
+        ["--record", "--render"],
+        ["--seed", "-1"],
+        ["--checkpoint", "x"],
+    ],
 )
 def test_bad_eval_flags_are_one_line_usage_errors(flags, capsys):
     usage_error(["eval", "--run-name", "x", *flags], capsys)

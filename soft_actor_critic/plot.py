@@ -1,0 +1,146 @@
+"""Learning curves of one or many runs as a PNG: training episode return and periodic eval return.
+
+Runs that share an env and every setting but the seed are one curve: the mean across seeds, with a
+band of one standard deviation. Figures are drawn with matplotlib's object API and its Agg canvas,
+so no display is ever needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, first_line
+from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
+
+# Settings that say how a run was carried out, not what was learned: they never split a curve.
+NOT_SETTINGS = {
+    "seed",
+    "run_name",
+    "directory",
+    "num_steps",
+    "checkpoint_every",
+    "save_buffer",
+    "device",
+    "eval_every",
+    "eval_episodes",
+}
+GRID_POINTS = 200  # steps at which the runs of one curve are interpolated and averaged
+
+
+@dataclasses.dataclass
+class Run:
+    path: Path
+    config: TrainConfig
+    returns: tuple[np.ndarray, np.ndarray]  # (env steps, episode return) at each episode's end
+    evals: tuple[np.ndarray, np.ndarray]  # (env steps, mean eval return)
+
+
+def find_runs(paths: tuple[str, ...]) -> list[Path]:
+    """Each path is a run folder or a folder of runs."""
+    runs = []
+    for name in paths:
+        path = Path(name)
+        if (path / CONFIG_FILE).is_file():
+            runs.append(path)
+            continue
+        inside = sorted(child for child in path.iterdir() if (child / CONFIG_FILE).is_file()) if path.is_dir() else []
+        if not inside:
+            raise RunError(f"{path} is neither a run folder nor a folder of runs (no {CONFIG_FILE} found)")
+        runs.extend(inside)
+    return runs
+
+
+def load_run(path: Path) -> Run:
+    """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv."""
+    events = EventAccumulator(str(path), size_guidance={"scalars": 0})  # 0: keep every point
+    try:
+        events.Reload()
+        points = events.Scalars("episode/return") if "episode/return" in events.Tags()["scalars"] else []
+    except Exception as error:  # tensorboard raises many types for a damaged event file
+        raise RunError(f"cannot read the TensorBoard events in {path}: {first_line(error)}") from None
+    rows = read_eval_rows(path)
+    if not points and not rows:
+        raise RunError(f"{path} has no logged episode returns or evals yet: nothing to plot")
+    returns = (np.array([point.step for point in points]), np.array([point.value for point in points]))
+    evals = (np.array([row["step"] for row in rows]), np.array([row["return_mean"] for row in rows]))
+    return Run(path, load_train_config(path), returns, evals)
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average; the first points average what there is so far."""
+    sums = np.cumsum(np.insert(values, 0, 0.0))  # sums[i]: the sum of the first i values
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def settings(config: TrainConfig) -> dict:
+    return {key: value for key, value in dataclasses.asdict(config).items() if key not in NOT_SETTINGS}
+
+
+def group_by_setting(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
+    """{env name: {curve label: runs}}; a label names what differs from the env's other curves."""
+    by_env = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        by_env[run.config.env_name][tuple(sorted(settings(run.config).items()))].append(run)
+    labelled = {}
+    for env_name, groups in by_env.items():
+        differing = {key for key, _ in set().union(*groups) if len({dict(group)[key] for group in groups}) > 1}
+        labelled[env_name] = {label(dict(group), differing, len(members)): members for group, members in groups.items()}
+    return labelled
+
+
+def label(setting: dict, differing: set[str], seeds: int) -> str:
+    return ", ".join([*(f"{key}={setting[key]}" for key in sorted(differing)), f"{seeds} seed{'s' * (seeds > 1)}"])
+
+
+def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str) -> None:
+    """One curve, or the mean and the spread of several on a common grid of steps."""
+    curves = [(steps, values) for steps, values in curves if len(steps)]
+    if not curves:
+        return
+    if len(curves) == 1:
+        axes.plot(*curves[0], label=name)
+        return
+    start, stop = max(steps[0] for steps, _ in curves), min(steps[-1] for steps, _ in curves)
+    grid = np.linspace(start, stop, GRID_POINTS) if stop > start else np.array([stop])
+    values = np.stack([np.interp(grid, steps, curve) for steps, curve in curves])  # (seeds, grid)
+    mean, std = values.mean(axis=0), values.std(axis=0)
+    (line,) = axes.plot(grid, mean, label=name)
+    axes.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def plot(config: PlotConfig) -> Path:
+    """Draw the runs into config.output (default: plot.png beside the first run); returns its path."""
+    runs = [load_run(path) for path in find_runs(config.runs)]
+    grouped = group_by_setting(runs)
+    figure = Figure(figsize=(12, 4 * len(grouped)), layout="constrained")
+    for row, (env_name, groups) in zip(figure.subplots(len(grouped), 2, squeeze=False), grouped.items()):
+        train_axes, eval_axes = row
+        for name, members in groups.items():
+            steps_and_returns = [(run.returns[0], smooth(run.returns[1], config.smooth)) for run in members]
+            draw(train_axes, steps_and_returns, name)
+            draw(eval_axes, [run.evals for run in members], name)
+        train_axes.set_title(f"{env_name}: episode return (mean of the last {config.smooth} episodes)")
+        eval_axes.set_title(f"{env_name}: eval return (deterministic)")
+        for axes in row:
+            axes.set_xlabel("env steps")
+            axes.set_ylabel("return")
+            axes.grid(alpha=0.3)
+            if axes.has_data():
+                axes.legend(loc="best")
+            else:
+                axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes)
+    output = Path(config.output) if config.output else runs[0].path.parent / "plot.png"
+    try:
+        figure.savefig(output, dpi=100)
+    except OSError as error:
+        raise RunError(f"cannot write {output}: {error.strerror or first_line(error)}") from None
+    print(f"wrote {output} ({len(runs)} run{'s' * (len(runs) > 1)})")
+    return output

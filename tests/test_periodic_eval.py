@@ -1,0 +1,106 @@
+"""Periodic evaluation during training: eval.csv, TensorBoard, best.pt and `eval --checkpoint`."""
+
+import csv
+import dataclasses
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from soft_actor_critic.__main__ import main
+from soft_actor_critic.environment import make_env
+from soft_actor_critic.evaluate import deterministic_returns
+from soft_actor_critic.networks import SquashedGaussianPolicy
+from soft_actor_critic.train import train
+
+
+def eval_rows(run_dir) -> list[dict]:
+    with open(run_dir / "eval.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def scalars(run_dir, tag: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+def test_evals_every_n_steps_and_at_the_end_keep_the_best_policy(small_config):
+    run_dir = train(dataclasses.replace(small_config, num_steps=650, eval_every=200, run_name="run"))
+    rows = eval_rows(run_dir)
+    assert list(rows[0]) == ["step", "return_mean", "return_std", "episodes"]
+    assert [int(row["step"]) for row in rows] == [200, 400, 600, 650]
+    assert all(row["episodes"] == "2" for row in rows)
+    means = [float(row["return_mean"]) for row in rows]
+    logged = scalars(run_dir, "eval/return")
+    assert [step for step, _ in logged] == [200, 400, 600, 650]
+    assert [value for _, value in logged] == pytest.approx(means)
+    assert [step for step, _ in scalars(run_dir, "eval/return_std")] == [200, 400, 600, 650]
+
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    assert best["eval_return"] == pytest.approx(max(means))
+    assert best["step"] == int(rows[means.index(max(means))]["step"])
+    assert set(best["policy"]) == set(torch.load(run_dir / "checkpoint.pt", weights_only=True)["policy"])
+
+
+def test_eval_every_zero_evaluates_nothing(small_config):
+    run_dir = train(dataclasses.replace(small_config, num_steps=250, eval_every=0, run_name="run"))
+    assert not (run_dir / "eval.csv").exists() and not (run_dir / "best.pt").exists()
+
+
+def test_evaluating_does_not_change_what_is_learned(small_config):
+    plain = train(dataclasses.replace(small_config, num_steps=450, eval_every=0, run_name="plain"))
+    evaluated = train(dataclasses.replace(small_config, num_steps=450, eval_every=150, run_name="evaluated"))
+    first, second = (torch.load(run / "checkpoint.pt", weights_only=True) for run in (plain, evaluated))
+    for name in ("policy", "critic"):
+        for key, tensor in first[name].items():
+            assert torch.equal(tensor, second[name][key]), f"{name}.{key}"
+
+
+def test_every_eval_plays_the_same_episodes():
+    env = make_env("Pendulum-v1")
+    policy = SquashedGaussianPolicy(3, 1, (16,), env.action_space.low, env.action_space.high)
+    first = deterministic_returns(env, policy, 3, seed=7)
+    assert deterministic_returns(env, policy, 3, seed=7) == first
+    assert len(set(first)) == 3  # three different episodes, not one replayed
+    assert deterministic_returns(env, policy, 3, seed=8) != first
+
+
+def test_resume_drops_eval_rows_logged_after_the_checkpoint_and_keeps_the_best(small_config):
+    config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
+    run_dir = train(config)
+    best_before = torch.load(run_dir / "best.pt", weights_only=True)
+    # As if a run killed after its checkpoint at 400 had logged an eval at 500 (and a perfect best).
+    with open(run_dir / "eval.csv", "a") as file:
+        file.write("500,0.0,0.0,2\n")
+    argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "600"]
+    assert main(argv) == 0
+    assert [int(row["step"]) for row in eval_rows(run_dir)] == [200, 400, 600]
+    best_after = torch.load(run_dir / "best.pt", weights_only=True)
+    assert best_after["eval_return"] >= best_before["eval_return"]
+
+
+def test_eval_loads_the_best_or_the_last_checkpoint(small_config, capsys):
+    run_dir = train(dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run"))
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    best["policy"] = {key: torch.zeros_like(tensor) for key, tensor in best["policy"].items()}
+    torch.save(best, run_dir / "best.pt")  # a policy whose every action is 0: easy to tell apart
+    base = ["eval", "--run-name", "run", "--directory", small_config.directory, "--deterministic", "--seed", "3"]
+    outputs = {}
+    for name in ("best", "last"):
+        assert main([*base, "--checkpoint", name]) == 0
+        outputs[name] = capsys.readouterr().out
+    env = make_env("Pendulum-v1")
+    zero_policy = SquashedGaussianPolicy(3, 1, (32, 32), env.action_space.low, env.action_space.high)
+    zero_policy.load_state_dict(best["policy"])
+    expected = deterministic_returns(env, zero_policy, 1, seed=3)[0]
+    assert f"episode 1: return {expected:.1f}," in outputs["best"]
+    assert outputs["best"] != outputs["last"]
+
+
+def test_eval_of_the_best_checkpoint_of_a_run_without_evals(small_config, capsys):
+    train(dataclasses.replace(small_config, num_steps=150, eval_every=0, run_name="run"))
+    capsys.readouterr()
+    assert main(["eval", "--run-name", "run", "--directory", small_config.directory, "--checkpoint", "best"]) == 1
+    error = capsys.readouterr().err
+    assert "best.pt is missing" in error and "--eval-every" in error and error.count("\n") == 1

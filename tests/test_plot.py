@@ -1,0 +1,99 @@
+"""The plot subcommand: learning curves of runs into a PNG, seeds averaged into one curve."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+from soft_actor_critic.__main__ import main
+from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.plot import draw, find_runs, group_by_setting, load_run, smooth
+from soft_actor_critic.train import train
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> str:
+    """Two seeds of one setting and one run of another, each with two episodes and two evals."""
+    directory = tmp_path_factory.mktemp("runs")
+    base = TrainConfig(
+        env_name="Pendulum-v1",
+        hidden_units=(16,),
+        directory=str(directory),
+        batch_size=16,
+        memory_size=500,
+        num_steps=400,
+        start_step=100,
+        eval_every=200,
+        eval_episodes=1,
+    )
+    for name, changes in (("a1", {"seed": 1}), ("a2", {"seed": 2}), ("b", {"learning_rate": 1e-3})):
+        train(dataclasses.replace(base, run_name=name, **changes))
+    return str(directory)
+
+
+def test_plot_writes_a_png_beside_the_runs(runs, capsys):
+    assert main(["plot", runs]) == 0
+    path = f"{runs}/plot.png"
+    assert f"wrote {path} (3 runs)" in capsys.readouterr().out
+    with Image.open(path) as image:
+        image.verify()  # a complete, valid PNG
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= 800 and image.height >= 300
+
+
+def test_plot_writes_where_output_says(runs, tmp_path, capsys):
+    output = tmp_path / "curves.png"
+    assert main(["plot", f"{runs}/a1", f"{runs}/a2", "--output", str(output)]) == 0
+    assert output.stat().st_size > 0 and not (tmp_path / "plot.png").exists()
+
+
+def test_seeds_of_one_setting_are_one_curve(runs):
+    grouped = group_by_setting([load_run(path) for path in find_runs((runs,))])
+    assert list(grouped) == ["Pendulum-v1"]
+    curves = grouped["Pendulum-v1"]
+    assert sorted(curves) == ["learning_rate=0.0003, 2 seeds", "learning_rate=0.001, 1 seed"]
+    assert sorted(run.path.name for run in curves["learning_rate=0.0003, 2 seeds"]) == ["a1", "a2"]
+
+
+def test_a_run_logs_its_episode_returns_and_evals(runs):
+    run = load_run(find_runs((f"{runs}/a1",))[0])
+    np.testing.assert_array_equal(run.returns[0], [200, 400])  # Pendulum episodes are 200 steps
+    np.testing.assert_array_equal(run.evals[0], [200, 400])
+
+
+def test_several_seeds_draw_their_mean_and_spread():
+    axes = Figure().subplots()
+    draw(axes, [(np.array([0, 10]), np.array([0.0, 10.0])), (np.array([0, 10]), np.array([2.0, 2.0]))], "two")
+    (line,) = axes.lines
+    np.testing.assert_allclose(line.get_xdata()[[0, -1]], [0, 10])
+    np.testing.assert_allclose(line.get_ydata()[[0, -1]], [1.0, 6.0])  # the mean at each step
+    assert len(axes.collections) == 1  # the band
+
+
+def test_smooth_is_a_trailing_moving_average():
+    np.testing.assert_allclose(smooth(np.array([1.0, 2.0, 3.0, 4.0]), 2), [1.0, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(smooth(np.array([4.0, 2.0]), 10), [4.0, 3.0])
+
+
+def test_runs_with_nothing_logged_are_refused(small_config, capsys):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, eval_every=0, run_name="young"))
+    capsys.readouterr()
+    assert main(["plot", str(run_dir)]) == 1
+    error = capsys.readouterr().err
+    assert "has no logged episode returns or evals yet" in error and error.count("\n") == 1
+    assert not (run_dir.parent / "plot.png").exists()
+
+
+def test_a_folder_without_runs_is_refused(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert "neither a run folder nor a folder of runs" in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize("flags", [[], ["x", "--smooth", "0"], ["x", "--output", "plot.pdf"]])
+def test_bad_plot_flags_are_usage_errors(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plot", *flags])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
