@@ -101,7 +101,7 @@ def main() -> None:
     print("|---|---:|---:|---|---|---:|")
     print(
         f"| {args.env_name} | {args.num_steps:,} | {len(finals)} | {mean:.1f} ± {std:.1f} ({episodes:.0f} episodes) "
-        f"| {per_seed} | {sum(minutes) / len(minutes):.0f} min |"
+        f"| {per_seed} | {sum(minutes) / len(minutes):.1f} min |"
     )
     output = directory / f"{args.env_name}.png"
     subprocess.run([*CLI, "plot", *map(str, run_dirs), "--output", str(output)], cwd=ROOT, check=True)
