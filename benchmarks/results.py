@@ -14,7 +14,6 @@ its wall time adds up over the sessions in <directory>/wall_times.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import subprocess
@@ -24,11 +23,13 @@ from pathlib import Path
 
 CLI = [sys.executable, "-m", "soft_actor_critic"]
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from soft_actor_critic.runs import read_eval_rows  # noqa: E402  (after the path that finds it)
 
 
 def train(run_dir: Path, args: argparse.Namespace, seed: int, wall_times: dict) -> None:
     """Train (or finish) one seed's run, adding its wall time to wall_times."""
-    rows = eval_rows(run_dir)
+    rows = read_eval_rows(run_dir)
     if rows and rows[-1]["step"] == args.num_steps:
         print(f"{run_dir.name}: finished already, reused", flush=True)
         return
@@ -40,19 +41,16 @@ def train(run_dir: Path, args: argparse.Namespace, seed: int, wall_times: dict) 
         flags += ["--eval-every", str(args.eval_every)] if args.eval_every else []
     print("$ python3 soft_actor_critic train " + " ".join(flags), flush=True)
     start = time.perf_counter()
-    # stdout (the run folder, each eval) passes through; stderr holds the progress bar, or an error
-    result = subprocess.run([*CLI, "train", *flags], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    wall_times[run_dir.name] = wall_times.get(run_dir.name, 0.0) + time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{run_dir.name} failed: {result.stderr.strip().splitlines()[-1]}")
-
-
-def eval_rows(run_dir: Path) -> list[dict]:
-    path = run_dir / "eval.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as file:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(file)]
+    process = subprocess.Popen([*CLI, "train", *flags], cwd=ROOT)
+    try:
+        returncode = process.wait()
+    except KeyboardInterrupt:  # the run got the Ctrl-C too: wait while it writes its checkpoint
+        process.wait()
+        raise
+    finally:
+        wall_times[run_dir.name] = wall_times.get(run_dir.name, 0.0) + time.perf_counter() - start
+    if returncode != 0:
+        sys.exit(f"{run_dir.name}: train exited with {returncode}; its error is above")
 
 
 def pooled(rows: list[dict]) -> tuple[float, float]:
@@ -86,7 +84,7 @@ def main() -> None:
 
     finals = []
     for seed, run_dir in zip(args.seeds, run_dirs):
-        final = eval_rows(run_dir)[-1]
+        final = read_eval_rows(run_dir)[-1]
         finals.append(final)
         minutes = wall_times.get(run_dir.name, math.nan) / 60
         print(

@@ -23,23 +23,20 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     import torch
 
-    from soft_actor_critic.runs import (
-        BEST_FILE,
-        CHECKPOINT_FILE,
-        CONFIG_FILE,
-        EVAL_FILE,
-        load_checkpoint,
-        load_train_config,
-    )
+    from soft_actor_critic.config import CHECKPOINTS
+    from soft_actor_critic.evaluate import CHECKPOINT_FILES
+    from soft_actor_critic.runs import CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, load_checkpoint, load_train_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="the trained run folder")
     parser.add_argument("destination", type=Path, help="the new run folder (must not exist)")
-    parser.add_argument("--checkpoint", choices=("last", "best"), default="last", help="which weights to ship")
+    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="which weights to ship")
     args = parser.parse_args()
 
-    state = load_checkpoint(args.run, BEST_FILE if args.checkpoint == "best" else CHECKPOINT_FILE)
+    state = load_checkpoint(args.run, CHECKPOINT_FILES[args.checkpoint])
     config = load_train_config(args.run)
+    if not (args.run / EVAL_FILE).is_file():
+        sys.exit(f"{args.run / EVAL_FILE} is missing: ship a run trained with periodic evals")
     args.destination.mkdir(parents=True)
     shipped = dataclasses.replace(config, run_name=args.destination.name, directory=str(args.destination.parent))
     (args.destination / CONFIG_FILE).write_text(shipped.to_json())
@@ -51,4 +48,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as error:  # a RunError names the file; anything else is worth its one line too
+        sys.exit(f"ship_agent: {error}")

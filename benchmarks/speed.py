@@ -75,6 +75,7 @@ def train_ours(env_id: str, total_steps: int, seed: int, directory: str) -> None
         num_steps=total_steps,
         seed=seed,
         directory=directory,
+        eval_every=0,  # SB3 runs no evals here either; and an eval env would tick the shared step timer
     )
     train(config)
 

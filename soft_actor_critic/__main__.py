@@ -147,7 +147,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     plot = commands.add_parser("plot", help="draw learning curves of runs into a PNG", **options)
     plot.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders of runs (e.g. runs)")
-    plot.add_argument("--output", default=PlotConfig.output, help="the PNG to write; None: plot.png beside the first run")
+    plot.add_argument(
+        "--output", default=PlotConfig.output, help="the PNG to write; None: plot.png beside the first run"
+    )
     plot.add_argument(
         "--smooth", type=int, default=PlotConfig.smooth, help="episodes in the moving average of training returns"
     )

@@ -30,7 +30,6 @@ NOT_SETTINGS = {
     "eval_every",
     "eval_episodes",
 }
-GRID_POINTS = 200  # steps at which the runs of one curve are interpolated and averaged
 
 
 @dataclasses.dataclass
@@ -42,17 +41,18 @@ class Run:
 
 
 def find_runs(paths: tuple[str, ...]) -> list[Path]:
-    """Each path is a run folder or a folder of runs."""
+    """Each path is a run folder or a folder of runs; a run named twice counts once."""
     runs = []
     for name in paths:
-        path = Path(name)
-        if (path / CONFIG_FILE).is_file():
-            runs.append(path)
-            continue
-        inside = sorted(child for child in path.iterdir() if (child / CONFIG_FILE).is_file()) if path.is_dir() else []
+        path = Path(name).resolve()
+        try:
+            inside = [path] if (path / CONFIG_FILE).is_file() else sorted(path.iterdir()) if path.is_dir() else []
+        except OSError as error:
+            raise RunError(f"cannot read {name}: {error.strerror or first_line(error)}") from None
+        inside = [run for run in inside if (run / CONFIG_FILE).is_file()]
         if not inside:
-            raise RunError(f"{path} is neither a run folder nor a folder of runs (no {CONFIG_FILE} found)")
-        runs.extend(inside)
+            raise RunError(f"{name} is neither a run folder nor a folder of runs (no {CONFIG_FILE} found)")
+        runs.extend(run for run in inside if run not in runs)
     return runs
 
 
@@ -101,19 +101,18 @@ def label(setting: dict, differing: set[str], seeds: int) -> str:
 
 
 def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str) -> None:
-    """One curve, or the mean and the spread of several on a common grid of steps."""
+    """One curve, or the mean and the spread (population std) of several over the steps they share: each
+    is interpolated at every step where any of them has a point."""
     curves = [(steps, values) for steps, values in curves if len(steps)]
     if not curves:
         return
-    if len(curves) == 1:
-        axes.plot(*curves[0], label=name)
-        return
     start, stop = max(steps[0] for steps, _ in curves), min(steps[-1] for steps, _ in curves)
-    grid = np.linspace(start, stop, GRID_POINTS) if stop > start else np.array([stop])
-    values = np.stack([np.interp(grid, steps, curve) for steps, curve in curves])  # (seeds, grid)
+    grid = np.unique(np.concatenate([steps[(steps >= start) & (steps <= stop)] for steps, _ in curves]))
+    values = np.stack([np.interp(grid, steps, curve) for steps, curve in curves])  # (seeds, steps)
     mean, std = values.mean(axis=0), values.std(axis=0)
-    (line,) = axes.plot(grid, mean, label=name)
-    axes.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+    (line,) = axes.plot(grid, mean, label=name, marker="o" if len(grid) == 1 else None)
+    if len(curves) > 1:
+        axes.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
 def plot(config: PlotConfig) -> Path:
@@ -137,7 +136,7 @@ def plot(config: PlotConfig) -> Path:
                 axes.legend(loc="best")
             else:
                 axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes)
-    output = Path(config.output) if config.output else runs[0].path.parent / "plot.png"
+    output = Path(config.output) if config.output else runs[0].path.parent / "plot.png"  # paths are resolved
     try:
         figure.savefig(output, dpi=100)
     except OSError as error:

@@ -164,7 +164,7 @@ def load_checkpoint(run_dir: Path, name: str = CHECKPOINT_FILE) -> dict:
     path = run_dir / name
     if not path.is_file():
         if name == BEST_FILE:
-            raise RunError(f"{path} is missing: the run has had no periodic eval yet (see train --eval-every)")
+            raise RunError(f"{path} is missing: only the periodic evals of train (--eval-every) write it")
         raise RunError(f"{path} is missing: the run has no checkpoint yet")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

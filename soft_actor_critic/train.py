@@ -74,10 +74,8 @@ class PeriodicEval:
     ):
         self.run_dir, self.env, self.agent, self.writer = run_dir, env, agent, writer
         self.episodes, self.seed = config.eval_episodes, (config.seed + EVAL_SEED_OFFSET) % 2**32
-        # Rows past the checkpoint were logged by a run killed after it: its resumed run logs them again.
-        self.rows = [row for row in read_eval_rows(run_dir) if row["step"] <= step]
-        best = load_checkpoint(run_dir, BEST_FILE) if (run_dir / BEST_FILE).is_file() else {}
-        self.best_return = best.get("eval_return", -math.inf)
+        self.rows = read_eval_rows(run_dir)  # restore() has dropped those past the checkpoint
+        self.best_return = best_eval_return(run_dir, step)
 
     def __call__(self, step: int) -> None:
         returns = deterministic_returns(self.env, self.agent.policy, self.episodes, self.seed)
@@ -91,6 +89,22 @@ class PeriodicEval:
             self.best_return = mean
             save_best(self.run_dir, {"policy": self.agent.policy.state_dict(), "step": step, "eval_return": mean})
         tqdm.write(f"step {step}: eval return {mean:.1f} ± {std:.1f} over {len(returns)} episodes" + " (best)" * best)
+
+
+def best_eval_return(run_dir: Path, step: int) -> float:
+    """The eval return best.pt must beat to be replaced. A best.pt from past the checkpoint (written by a
+    run killed after it) or one that cannot be read is replaced by the next eval."""
+    if not (run_dir / BEST_FILE).is_file():
+        return -math.inf
+    try:
+        best = load_checkpoint(run_dir, BEST_FILE)
+        if best["step"] <= step:
+            return float(best["eval_return"])
+        reason = f"is from step {best['step']}, past the checkpoint"
+    except (RunError, KeyError, TypeError, ValueError) as error:
+        reason = f"cannot be read ({first_line(error)})"
+    print(f"note: {run_dir / BEST_FILE} {reason}; the next eval replaces it")
+    return -math.inf
 
 
 @dataclasses.dataclass
@@ -122,8 +136,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     existing one from its checkpoint; returns the run folder."""
     device = resolve_device(config.device)
     env = make_env(config.env_name)
-    eval_env = make_env(config.env_name) if config.eval_every else None
+    eval_env = None
     try:
+        eval_env = make_env(config.env_name) if config.eval_every else None
         torch.manual_seed(config.seed)
         observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
         low, high = env.action_space.low, env.action_space.high
@@ -336,6 +351,10 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
         raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
     if step >= config.num_steps:
         raise RunError(f"{run_dir.name} is already at step {step}; raise --num-steps above it to train on")
+    # What a run killed after its checkpoint evaluated is logged again by the resumed run.
+    rows = read_eval_rows(run_dir)
+    if any(row["step"] > step for row in rows):
+        write_eval_rows(run_dir, [row for row in rows if row["step"] <= step])
     if state.get("buffer_file"):
         load_buffer(run_dir, state["buffer_file"], buffer)
     else:  # saved with --no-save-buffer: refill with the policy (no second random warm-up) before updating

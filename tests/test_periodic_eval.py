@@ -66,18 +66,35 @@ def test_every_eval_plays_the_same_episodes():
     assert deterministic_returns(env, policy, 3, seed=8) != first
 
 
-def test_resume_drops_eval_rows_logged_after_the_checkpoint_and_keeps_the_best(small_config):
-    config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
-    run_dir = train(config)
-    best_before = torch.load(run_dir / "best.pt", weights_only=True)
-    # As if a run killed after its checkpoint at 400 had logged an eval at 500 (and a perfect best).
+def kill_after_an_eval_at_500(run_dir) -> None:
+    """Make the run folder look like that of a run killed at step 500, after its checkpoint at 400:
+    an eval row at 500, and a best.pt (a perfect one) from that eval."""
     with open(run_dir / "eval.csv", "a") as file:
         file.write("500,0.0,0.0,2\n")
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    torch.save(best | {"step": 500, "eval_return": 0.0}, run_dir / "best.pt")
+
+
+def test_resume_drops_what_evals_after_the_checkpoint_wrote(small_config, capsys):
+    config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
+    run_dir = train(config)
+    kill_after_an_eval_at_500(run_dir)
     argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "600"]
     assert main(argv) == 0
-    assert [int(row["step"]) for row in eval_rows(run_dir)] == [200, 400, 600]
-    best_after = torch.load(run_dir / "best.pt", weights_only=True)
-    assert best_after["eval_return"] >= best_before["eval_return"]
+    assert "best.pt is from step 500, past the checkpoint" in capsys.readouterr().out
+    rows = eval_rows(run_dir)
+    assert [int(row["step"]) for row in rows] == [200, 400, 600]
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    assert best["step"] == 600 and best["eval_return"] == pytest.approx(float(rows[-1]["return_mean"]))
+
+
+def test_resume_without_evals_still_drops_the_rows_past_the_checkpoint(small_config):
+    config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
+    run_dir = train(config)
+    kill_after_an_eval_at_500(run_dir)
+    argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "450"]
+    assert main([*argv, "--eval-every", "0"]) == 0
+    assert [int(row["step"]) for row in eval_rows(run_dir)] == [200, 400]
 
 
 def test_eval_loads_the_best_or_the_last_checkpoint(small_config, capsys):

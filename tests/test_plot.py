@@ -43,10 +43,11 @@ def test_plot_writes_a_png_beside_the_runs(runs, capsys):
         assert image.format == "PNG" and image.width >= 800 and image.height >= 300
 
 
-def test_plot_writes_where_output_says(runs, tmp_path, capsys):
+def test_plot_writes_where_output_says_and_counts_a_run_once(runs, tmp_path, capsys):
     output = tmp_path / "curves.png"
-    assert main(["plot", f"{runs}/a1", f"{runs}/a2", "--output", str(output)]) == 0
-    assert output.stat().st_size > 0 and not (tmp_path / "plot.png").exists()
+    assert main(["plot", f"{runs}/a1", runs, "--output", str(output)]) == 0  # a1 is named twice
+    assert f"wrote {output} (3 runs)" in capsys.readouterr().out
+    assert output.stat().st_size > 0
 
 
 def test_seeds_of_one_setting_are_one_curve(runs):
@@ -63,13 +64,16 @@ def test_a_run_logs_its_episode_returns_and_evals(runs):
     np.testing.assert_array_equal(run.evals[0], [200, 400])
 
 
-def test_several_seeds_draw_their_mean_and_spread():
+def test_several_seeds_draw_their_mean_and_spread_over_the_steps_they_share():
     axes = Figure().subplots()
-    draw(axes, [(np.array([0, 10]), np.array([0.0, 10.0])), (np.array([0, 10]), np.array([2.0, 2.0]))], "two")
+    rising = (np.array([0, 10, 20]), np.array([0.0, 10.0, 20.0]))
+    flat = (np.array([0, 5, 10]), np.array([2.0, 2.0, 2.0]))  # other steps, and it stops at 10
+    draw(axes, [rising, flat], "two")
     (line,) = axes.lines
-    np.testing.assert_allclose(line.get_xdata()[[0, -1]], [0, 10])
-    np.testing.assert_allclose(line.get_ydata()[[0, -1]], [1.0, 6.0])  # the mean at each step
-    assert len(axes.collections) == 1  # the band
+    np.testing.assert_allclose(line.get_xdata(), [0, 5, 10])  # every step of either, up to the shorter
+    np.testing.assert_allclose(line.get_ydata(), [1.0, 3.5, 6.0])  # the mean at each step
+    (band,) = axes.collections
+    np.testing.assert_allclose(band.get_paths()[0].vertices[:, 1].max(), 10.0)  # mean + std at step 10
 
 
 def test_smooth_is_a_trailing_moving_average():
