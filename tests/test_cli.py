@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,17 @@ def test_both_ways_of_running_from_the_repo(entry):
     )
     assert result.returncode == 0, result.stderr
     assert "--deterministic" in result.stdout
+
+
+def test_output_into_a_closed_pipe_stops_quietly(small_config, capsys):
+    """`eval ... | head -1` and the like: the reader leaves, the command stops without a traceback."""
+    argv = ["train", "--env-name", "Pendulum-v1", "--hidden-units", "8", "--num-steps", "1", "--eval-every", "0"]
+    assert main([*argv, "--directory", small_config.directory, "--run-name", "run"]) == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read what eval prints
+    command = [sys.executable, "-m", "soft_actor_critic", "eval", "--run-name", "run"]
+    process = subprocess.run(
+        [*command, "--directory", small_config.directory], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE
+    )
+    os.close(write_end)
+    assert process.returncode == 1 and process.stderr == b""
