@@ -8,6 +8,8 @@ so no display is ever needed.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, first_line
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
 
+LABEL_WIDTH = 40  # characters on a line of the legend
 # Settings that say how a run was carried out, not what was learned: they never split a curve.
 NOT_SETTINGS = {
     "seed",
@@ -58,6 +61,8 @@ def find_runs(paths: tuple[str, ...]) -> list[Path]:
 
 def load_run(path: Path) -> Run:
     """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv."""
+    # A resumed run's purge of what came after its checkpoint is expected: tensorboard need not warn of it.
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     events = EventAccumulator(str(path), size_guidance={"scalars": 0})  # 0: keep every point
     try:
         events.Reload()
@@ -97,10 +102,11 @@ def group_by_setting(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
 
 
 def label(setting: dict, differing: set[str], seeds: int) -> str:
-    return ", ".join([*(f"{key}={setting[key]}" for key in sorted(differing)), f"{seeds} seed{'s' * (seeds > 1)}"])
+    text = ", ".join([*(f"{key}={setting[key]}" for key in sorted(differing)), f"{seeds} seed{'s' * (seeds > 1)}"])
+    return textwrap.fill(text, LABEL_WIDTH)  # a legend wider than its panel would squeeze the panel
 
 
-def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str) -> None:
+def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str, color: str | None = None) -> None:
     """One curve, or the mean and the spread (population std) of several over the steps they share: each
     is interpolated at every step where any of them has a point."""
     curves = [(steps, values) for steps, values in curves if len(steps)]
@@ -110,9 +116,9 @@ def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str) -> None:
     grid = np.unique(np.concatenate([steps[(steps >= start) & (steps <= stop)] for steps, _ in curves]))
     values = np.stack([np.interp(grid, steps, curve) for steps, curve in curves])  # (seeds, steps)
     mean, std = values.mean(axis=0), values.std(axis=0)
-    (line,) = axes.plot(grid, mean, label=name, marker="o" if len(grid) == 1 else None)
+    axes.plot(grid, mean, label=name, color=color, marker="o" if len(grid) == 1 else None)
     if len(curves) > 1:
-        axes.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+        axes.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
 
 
 def plot(config: PlotConfig) -> Path:
@@ -122,10 +128,11 @@ def plot(config: PlotConfig) -> Path:
     figure = Figure(figsize=(12, 4 * len(grouped)), layout="constrained")
     for row, (env_name, groups) in zip(figure.subplots(len(grouped), 2, squeeze=False), grouped.items()):
         train_axes, eval_axes = row
-        for name, members in groups.items():
+        for index, (name, members) in enumerate(groups.items()):
+            color = f"C{index % 10}"  # one color per curve in both panels, even where one has no data
             steps_and_returns = [(run.returns[0], smooth(run.returns[1], config.smooth)) for run in members]
-            draw(train_axes, steps_and_returns, name)
-            draw(eval_axes, [run.evals for run in members], name)
+            draw(train_axes, steps_and_returns, name, color)
+            draw(eval_axes, [run.evals for run in members], name, color)
         train_axes.set_title(f"{env_name}: episode return (mean of the last {config.smooth} episodes)")
         eval_axes.set_title(f"{env_name}: eval return (deterministic)")
         for axes in row:
@@ -133,7 +140,7 @@ def plot(config: PlotConfig) -> Path:
             axes.set_ylabel("return")
             axes.grid(alpha=0.3)
             if axes.has_data():
-                axes.legend(loc="best")
+                axes.legend(loc="best", fontsize="small")
             else:
                 axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes)
     output = Path(config.output) if config.output else runs[0].path.parent / "plot.png"  # paths are resolved
