@@ -45,8 +45,9 @@ CHECKPOINT_FILES = {"last": CHECKPOINT_FILE, "best": BEST_FILE}  # --checkpoint
 
 def load_policy(
     run_dir: Path, hidden_units: tuple[int, ...], env: gym.Env, name: str = CHECKPOINT_FILE
-) -> SquashedGaussianPolicy:
-    """The policy in the run's file `name`, sized for `env`; a file that doesn't fit is a RunError."""
+) -> tuple[SquashedGaussianPolicy, int | None]:
+    """The policy in the run's file `name`, sized for `env`, and the step it was saved at; a file that
+    doesn't fit is a RunError."""
     observation_space, action_space = env.observation_space, env.action_space
     policy = SquashedGaussianPolicy(
         observation_space.shape[0], action_space.shape[0], hidden_units, action_space.low, action_space.high
@@ -57,7 +58,7 @@ def load_policy(
     except (KeyError, TypeError, RuntimeError) as error:
         path = run_dir / name
         raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
-    return policy.eval()
+    return policy.eval(), state.get("step")
 
 
 def write_gif(frames: list[Image.Image], path: Path, fps: float) -> None:
@@ -118,7 +119,9 @@ def evaluate(config: EvalConfig) -> list[float]:
 
     render_mode = "human" if config.render else "rgb_array" if config.record else None
     env = make_env(train_config.env_name, render_mode=render_mode)
-    policy = load_policy(run_dir, train_config.hidden_units, env, CHECKPOINT_FILES[config.checkpoint])
+    name = CHECKPOINT_FILES[config.checkpoint]
+    policy, step = load_policy(run_dir, train_config.hidden_units, env, name)
+    print(f"the policy of step {step} from {run_dir / name}", flush=True)
     torch.manual_seed(config.seed)
     env_fps = env.metadata.get("render_fps") or MAX_GIF_FPS
     frame_skip = math.ceil(env_fps / MAX_GIF_FPS) if config.record else None

@@ -113,6 +113,8 @@ def test_eval_loads_the_best_or_the_last_checkpoint(small_config, capsys):
     expected = deterministic_returns(env, zero_policy, 1, seed=3)[0]
     assert f"episode 1: return {expected:.1f}," in outputs["best"]
     assert outputs["best"] != outputs["last"]
+    assert f"the policy of step {best['step']} from" in outputs["best"] and "best.pt" in outputs["best"]
+    assert "the policy of step 400 from" in outputs["last"] and "checkpoint.pt" in outputs["last"]
 
 
 def test_eval_of_the_best_checkpoint_of_a_run_without_evals(small_config, capsys):
