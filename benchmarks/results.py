@@ -34,11 +34,13 @@ def train(run_dir: Path, args: argparse.Namespace, seed: int, wall_times: dict) 
         print(f"{run_dir.name}: finished already, reused", flush=True)
         return
     flags = ["--run-name", run_dir.name, "--directory", args.directory, "--num-steps", str(args.num_steps)]
-    if run_dir.exists():
+    flags += ["--eval-every", str(args.eval_every)] if args.eval_every else []
+    if (run_dir / "checkpoint.pt").is_file():
         flags.append("--resume")
+    elif run_dir.exists():
+        sys.exit(f"{run_dir} has no checkpoint (stopped before its first): remove it to train that seed anew")
     else:
         flags += ["--env-name", args.env_name, "--seed", str(seed)]
-        flags += ["--eval-every", str(args.eval_every)] if args.eval_every else []
     print("$ python3 soft_actor_critic train " + " ".join(flags), flush=True)
     start = time.perf_counter()
     process = subprocess.Popen([*CLI, "train", *flags], cwd=ROOT)

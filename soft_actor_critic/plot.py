@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import textwrap
 from collections import defaultdict
 from pathlib import Path
@@ -59,8 +60,9 @@ def find_runs(paths: tuple[str, ...]) -> list[Path]:
     return runs
 
 
-def load_run(path: Path) -> Run:
-    """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv."""
+def load_run(path: Path) -> Run | None:
+    """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv; None if it
+    has logged neither yet."""
     # A resumed run's purge of what came after its checkpoint is expected: tensorboard need not warn of it.
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
     events = EventAccumulator(str(path), size_guidance={"scalars": 0})  # 0: keep every point
@@ -71,7 +73,7 @@ def load_run(path: Path) -> Run:
         raise RunError(f"cannot read the TensorBoard events in {path}: {first_line(error)}") from None
     rows = read_eval_rows(path)
     if not points and not rows:
-        raise RunError(f"{path} has no logged episode returns or evals yet: nothing to plot")
+        return None
     returns = (np.array([point.step for point in points]), np.array([point.value for point in points]))
     evals = (np.array([row["step"] for row in rows]), np.array([row["return_mean"] for row in rows]))
     return Run(path, load_train_config(path), returns, evals)
@@ -108,11 +110,16 @@ def label(setting: dict, differing: set[str], seeds: int) -> str:
 
 def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str, color: str | None = None) -> None:
     """One curve, or the mean and the spread (population std) of several over the steps they share: each
-    is interpolated at every step where any of them has a point."""
+    is interpolated at every step where any of them has a point. Like rl-zoo's plots, the mean stops
+    where the shortest seed stops."""
     curves = [(steps, values) for steps, values in curves if len(steps)]
     if not curves:
         return
     start, stop = max(steps[0] for steps, _ in curves), min(steps[-1] for steps, _ in curves)
+    if start > stop:
+        flat = name.replace("\n", " ")
+        print(f"note: the runs of '{flat}' share no steps in '{axes.get_title()}': not drawn", file=sys.stderr)
+        return
     grid = np.unique(np.concatenate([steps[(steps >= start) & (steps <= stop)] for steps, _ in curves]))
     values = np.stack([np.interp(grid, steps, curve) for steps, curve in curves])  # (seeds, steps)
     mean, std = values.mean(axis=0), values.std(axis=0)
@@ -123,18 +130,24 @@ def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str, color: st
 
 def plot(config: PlotConfig) -> Path:
     """Draw the runs into config.output (default: plot.png beside the first run); returns its path."""
-    runs = [load_run(path) for path in find_runs(config.runs)]
+    paths = find_runs(config.runs)
+    runs = [run for run in map(load_run, paths) if run is not None]
+    if not runs:
+        names = paths[0] if len(paths) == 1 else f"none of the {len(paths)} runs"
+        raise RunError(f"{names} has logged no episode returns or evals yet: nothing to plot")
+    for path in sorted(set(paths) - {run.path for run in runs}):
+        print(f"note: {path} has logged no episode returns or evals yet: left out", file=sys.stderr)
     grouped = group_by_setting(runs)
     figure = Figure(figsize=(12, 4 * len(grouped)), layout="constrained")
     for row, (env_name, groups) in zip(figure.subplots(len(grouped), 2, squeeze=False), grouped.items()):
         train_axes, eval_axes = row
+        train_axes.set_title(f"{env_name}: episode return (mean of the last {config.smooth} episodes)")
+        eval_axes.set_title(f"{env_name}: eval return (deterministic)")
         for index, (name, members) in enumerate(groups.items()):
             color = f"C{index % 10}"  # one color per curve in both panels, even where one has no data
             steps_and_returns = [(run.returns[0], smooth(run.returns[1], config.smooth)) for run in members]
             draw(train_axes, steps_and_returns, name, color)
             draw(eval_axes, [run.evals for run in members], name, color)
-        train_axes.set_title(f"{env_name}: episode return (mean of the last {config.smooth} episodes)")
-        eval_axes.set_title(f"{env_name}: eval return (deterministic)")
         for axes in row:
             axes.set_xlabel("env steps")
             axes.set_ylabel("return")

@@ -6,9 +6,11 @@ import contextlib
 import dataclasses
 import functools
 import math
+import os
 import random
 import shlex
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -88,23 +90,41 @@ class PeriodicEval:
         if best:
             self.best_return = mean
             save_best(self.run_dir, {"policy": self.agent.policy.state_dict(), "step": step, "eval_return": mean})
-        tqdm.write(f"step {step}: eval return {mean:.1f} ± {std:.1f} over {len(returns)} episodes" + " (best)" * best)
+        say(f"step {step}: eval return {mean:.1f} ± {std:.1f} over {len(returns)} episodes" + " (best)" * best)
 
 
 def best_eval_return(run_dir: Path, step: int) -> float:
     """The eval return best.pt must beat to be replaced. A best.pt from past the checkpoint (written by a
-    run killed after it) or one that cannot be read is replaced by the next eval."""
+    run killed after it) is kept: it is a policy that really scored that return; one that cannot be read
+    is replaced by the next eval."""
     if not (run_dir / BEST_FILE).is_file():
         return -math.inf
     try:
         best = load_checkpoint(run_dir, BEST_FILE)
-        if best["step"] <= step:
-            return float(best["eval_return"])
-        reason = f"is from step {best['step']}, past the checkpoint"
+        best_step, best_return = int(best["step"]), float(best["eval_return"])
     except (RunError, KeyError, TypeError, ValueError) as error:
-        reason = f"cannot be read ({first_line(error)})"
-    print(f"note: {run_dir / BEST_FILE} {reason}; the next eval replaces it")
-    return -math.inf
+        print(
+            f"note: {run_dir / BEST_FILE} cannot be read ({first_line(error)}); the next eval replaces it",
+            file=sys.stderr,
+        )
+        return -math.inf
+    if best_step > step:
+        print(
+            f"note: {run_dir / BEST_FILE} is the policy of step {best_step}, past the checkpoint; "
+            f"it stays until an eval beats its return of {best_return:.1f}",
+            file=sys.stderr,
+        )
+    return best_return
+
+
+def say(text: str) -> None:
+    """A line of progress on stdout, above the progress bar. If its reader has gone (`train ... | head`),
+    training goes on without it: a closed pipe must not cost a run."""
+    try:
+        tqdm.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @dataclasses.dataclass
@@ -155,7 +175,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             progress = restore(run_dir, config, env, agent, buffer) if resume else Progress.start(config)
             config = dataclasses.replace(config, run_name=run_dir.name)
             write_atomically(run_dir / CONFIG_FILE, lambda file: file.write(config.to_json().encode()))
-            print(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""), flush=True)
+            say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
             # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
             with SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None) as writer:
                 if not resume:
@@ -175,7 +195,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         env.close()
         if eval_env is not None:
             eval_env.close()
-    print(f"finished {config.num_steps} steps; run folder: {run_dir}", flush=True)
+    say(f"finished {config.num_steps} steps; run folder: {run_dir}")
     return run_dir
 
 
@@ -340,6 +360,8 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
     """Load the run's checkpoint into agent, buffer and RNGs; returns where the run stood."""
     path = run_dir / CHECKPOINT_FILE
     state = load_checkpoint(run_dir)
+    if "critic" not in state:  # what benchmarks/ship_agent.py writes
+        raise RunError(f"{path} holds only a policy's weights (an agent shipped for eval): it cannot be resumed")
     try:
         agent.load_state_dict(state)
         step = state["step"]
@@ -359,5 +381,8 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
         load_buffer(run_dir, state["buffer_file"], buffer)
     else:  # saved with --no-save-buffer: refill with the policy (no second random warm-up) before updating
         progress.first_update_after = max(progress.first_update_after, step + config.batch_size)
-        print(f"note: {path} has no replay buffer; updates resume once it holds {config.batch_size} new steps")
+        print(
+            f"note: {path} has no replay buffer; updates resume once it holds {config.batch_size} new steps",
+            file=sys.stderr,
+        )
     return progress

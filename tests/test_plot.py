@@ -86,8 +86,26 @@ def test_runs_with_nothing_logged_are_refused(small_config, capsys):
     capsys.readouterr()
     assert main(["plot", str(run_dir)]) == 1
     error = capsys.readouterr().err
-    assert "has no logged episode returns or evals yet" in error and error.count("\n") == 1
+    assert "has logged no episode returns or evals yet" in error and error.count("\n") == 1
     assert not (run_dir.parent / "plot.png").exists()
+
+
+def test_a_run_with_nothing_logged_is_left_out_of_a_folder_of_runs(runs, small_config, tmp_path, capsys):
+    young = train(dataclasses.replace(small_config, num_steps=150, eval_every=0, run_name="young"))
+    capsys.readouterr()
+    output = tmp_path / "curves.png"
+    assert main(["plot", runs, str(young), "--output", str(output)]) == 0
+    captured = capsys.readouterr()
+    assert f"wrote {output} (3 runs)" in captured.out
+    assert f"{young} has logged no episode returns or evals yet: left out" in captured.err
+
+
+def test_seeds_that_share_no_steps_are_not_averaged(capsys):
+    axes = Figure().subplots()
+    axes.set_title("eval")
+    draw(axes, [(np.array([0, 10]), np.array([1.0, 2.0])), (np.array([20, 30]), np.array([3.0, 4.0]))], "two")
+    assert not axes.lines
+    assert "the runs of 'two' share no steps in 'eval': not drawn" in capsys.readouterr().err
 
 
 def test_a_folder_without_runs_is_refused(tmp_path, capsys):

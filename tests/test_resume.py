@@ -125,7 +125,7 @@ def test_resume_without_a_saved_buffer_refills_before_updating(small_config, cap
     )
     argv = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "200"]
     assert main(argv) == 0
-    assert "no replay buffer" in capsys.readouterr().out
+    assert "no replay buffer" in capsys.readouterr().err
     assert len(updated_at) == 200 - 150 - small_config.batch_size  # the policy refills one batch first
 
 
