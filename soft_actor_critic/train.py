@@ -117,14 +117,37 @@ def best_eval_return(run_dir: Path, step: int) -> float:
     return best_return
 
 
+class ReaderMayLeave:
+    """A text stream whose reader may leave (`train ... | head`): from then on what is written to it goes
+    nowhere and training goes on, for a closed pipe must never cost a run."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        self._guarded(self.stream.write, text)
+
+    def flush(self) -> None:
+        self._guarded(self.stream.flush)
+
+    def _guarded(self, method, *args) -> None:
+        try:
+            method(*args)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+    def __eq__(self, other) -> bool:  # tqdm.write clears the progress bar of a stream equal to its own
+        return other is self or other is self.stream
+
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name: str):  # fileno, isatty, encoding... for tqdm
+        return getattr(self.stream, name)
+
+
 def say(text: str) -> None:
-    """A line of progress on stdout, above the progress bar. If its reader has gone (`train ... | head`),
-    training goes on without it: a closed pipe must not cost a run."""
-    try:
-        tqdm.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    """A line of progress on stdout, above the progress bar."""
+    tqdm.write(text, file=ReaderMayLeave(sys.stdout))
 
 
 @dataclasses.dataclass
@@ -215,7 +238,10 @@ def run_loop(
     config.checkpoint_every steps and when `stop` is requested."""
     progress = progress or Progress.start(config)
     low, high = env.action_space.low, env.action_space.high
-    with tqdm(total=config.num_steps, initial=progress.step, unit="step", dynamic_ncols=True, mininterval=1.0) as bar:
+    stderr = ReaderMayLeave(sys.stderr)
+    with tqdm(
+        total=config.num_steps, initial=progress.step, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr
+    ) as bar:
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
         observation, _ = env.reset(seed=config.seed if progress.step == 0 else None)
         episode_return, episode_length, recent_returns = 0.0, 0, deque(maxlen=10)

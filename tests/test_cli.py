@@ -186,16 +186,18 @@ def test_output_into_a_closed_pipe_stops_quietly(small_config, capsys):
     assert process.returncode == 1 and process.stderr == b""
 
 
-def test_training_into_a_closed_pipe_finishes_the_run(small_config):
-    """`train ... | head -1`: the reader leaves after the first line, the run goes on to its last step."""
+@pytest.mark.parametrize("stderr", [subprocess.PIPE, subprocess.STDOUT])
+def test_training_into_a_closed_pipe_finishes_the_run(small_config, stderr):
+    """`train ... | head -1` (and `2>&1 | head -1`, the progress bar too): the reader leaves after the
+    first line, the run goes on to its last step."""
     argv = ["train", "--env-name", "Pendulum-v1", "--hidden-units", "8", "--num-steps", "400", "--start-step", "100"]
     argv += ["--eval-every", "100", "--eval-episodes", "1", "--directory", small_config.directory, "--run-name", "run"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "soft_actor_critic", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "soft_actor_critic", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr
     )
     assert process.stdout.readline().startswith(b"run folder:")
     process.stdout.close()  # what `head -1` does; the evals print after this
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr.decode()
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 0, errors
     checkpoint = torch.load(Path(small_config.directory) / "run" / "checkpoint.pt", weights_only=True)
     assert checkpoint["step"] == 400
