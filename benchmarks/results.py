@@ -24,7 +24,7 @@ from pathlib import Path
 CLI = [sys.executable, "-m", "soft_actor_critic"]
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from soft_actor_critic.runs import read_eval_rows  # noqa: E402  (after the path that finds it)
+from soft_actor_critic.runs import CHECKPOINT_FILE, read_eval_rows  # noqa: E402  (after the path that finds it)
 
 
 def train(run_dir: Path, args: argparse.Namespace, seed: int, wall_times: dict) -> None:
@@ -35,7 +35,7 @@ def train(run_dir: Path, args: argparse.Namespace, seed: int, wall_times: dict) 
         return
     flags = ["--run-name", run_dir.name, "--directory", args.directory, "--num-steps", str(args.num_steps)]
     flags += ["--eval-every", str(args.eval_every)] if args.eval_every else []
-    if (run_dir / "checkpoint.pt").is_file():
+    if (run_dir / CHECKPOINT_FILE).is_file():
         flags.append("--resume")
     elif run_dir.exists():
         sys.exit(f"{run_dir} has no checkpoint (stopped before its first): remove it to train that seed anew")

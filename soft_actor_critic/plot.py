@@ -133,8 +133,9 @@ def plot(config: PlotConfig) -> Path:
     paths = find_runs(config.runs)
     runs = [run for run in map(load_run, paths) if run is not None]
     if not runs:
-        names = paths[0] if len(paths) == 1 else f"none of the {len(paths)} runs"
-        raise RunError(f"{names} has logged no episode returns or evals yet: nothing to plot")
+        if len(paths) == 1:
+            raise RunError(f"{paths[0]} has logged no episode returns or evals yet: nothing to plot")
+        raise RunError(f"none of the {len(paths)} runs has logged an episode return or an eval yet: nothing to plot")
     for path in sorted(set(paths) - {run.path for run in runs}):
         print(f"note: {path} has logged no episode returns or evals yet: left out", file=sys.stderr)
     grouped = group_by_setting(runs)

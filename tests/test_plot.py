@@ -90,6 +90,15 @@ def test_runs_with_nothing_logged_are_refused(small_config, capsys):
     assert not (run_dir.parent / "plot.png").exists()
 
 
+def test_several_runs_with_nothing_logged_are_refused(small_config, capsys):
+    for name in ("young1", "young2"):
+        train(dataclasses.replace(small_config, num_steps=150, eval_every=0, run_name=name))
+    capsys.readouterr()
+    assert main(["plot", small_config.directory]) == 1
+    error = capsys.readouterr().err
+    assert "none of the 2 runs has logged an episode return or an eval yet" in error and error.count("\n") == 1
+
+
 def test_a_run_with_nothing_logged_is_left_out_of_a_folder_of_runs(runs, small_config, tmp_path, capsys):
     young = train(dataclasses.replace(small_config, num_steps=150, eval_every=0, run_name="young"))
     capsys.readouterr()
