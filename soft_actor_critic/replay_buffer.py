@@ -19,9 +19,10 @@ class Batch(NamedTuple):
 class ReplayBuffer:
     """Holds the newest `capacity` transitions; once full, each new one replaces the oldest.
 
-    The storage is allocated once, up front, on the device the updates run on (so a buffer that
-    can't fit fails at once, not hours in), and sampling draws its indices there too: on a GPU a
-    batch never crosses to the host.
+    The storage is one (capacity, width) tensor, a transition per row (observation, action, reward,
+    next observation, terminated side by side), allocated once, up front, on the device the updates
+    run on: a buffer that can't fit fails at once, not hours in. Storing a transition is one copy
+    and gathering a batch one indexing op; on a GPU a batch never crosses to the host.
     """
 
     def __init__(
@@ -33,11 +34,12 @@ class ReplayBuffer:
         device: str | torch.device = "cpu",
     ) -> None:
         self.capacity, self.device = capacity, torch.device(device)
-        self.observations = torch.zeros(capacity, observation_dim, device=self.device)
-        self.actions = torch.zeros(capacity, action_dim, device=self.device)
-        self.rewards = torch.zeros(capacity, device=self.device)
-        self.next_observations = torch.zeros(capacity, observation_dim, device=self.device)
-        self.terminateds = torch.zeros(capacity, device=self.device)
+        self.widths = Batch(observation_dim, action_dim, 1, observation_dim, 1)  # columns of each field
+        self.transitions = torch.zeros(capacity, sum(self.widths), device=self.device)
+        # Each field as a view of its columns: buffer.rewards is (capacity,), buffer.actions (capacity, action_dim).
+        self.observations, self.actions, self.rewards, self.next_observations, self.terminateds = self.fields(
+            self.transitions
+        )
         self.position = 0  # the row the next transition goes to
         self.size = 0
         self.generator = torch.Generator(self.device)
@@ -47,42 +49,48 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def storage(self) -> Batch:
-        return Batch(self.observations, self.actions, self.rewards, self.next_observations, self.terminateds)
+    def fields(self, rows: torch.Tensor) -> Batch:
+        """Rows of transitions, (n, width), as a Batch of column views (no copy)."""
+        observations, actions, rewards, next_observations, terminateds = rows.split(list(self.widths), dim=-1)
+        return Batch(observations, actions, rewards.squeeze(-1), next_observations, terminateds.squeeze(-1))
 
     def add(self, observation: np.ndarray, action: np.ndarray, reward: float, next_observation, terminated) -> None:
-        row = self.position
-        self.observations[row] = torch.as_tensor(observation)
-        self.actions[row] = torch.as_tensor(action)
-        self.rewards[row] = float(reward)
-        self.next_observations[row] = torch.as_tensor(next_observation)
-        self.terminateds[row] = float(terminated)
-        self.position = (row + 1) % self.capacity
+        row = np.concatenate([observation, action, [reward], next_observation, [terminated]], dtype=np.float32)
+        self.transitions[self.position] = torch.from_numpy(row)  # one host-to-device copy on a GPU
+        self.position = (self.position + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The filled rows and the write position as numpy arrays, for np.savez."""
-        rows = {name: tensor[: self.size].cpu().numpy() for name, tensor in zip(Batch._fields, self.storage())}
-        return rows | {"position": np.array(self.position)}
+        """The filled rows of each field and the write position as numpy arrays, for np.savez."""
+        rows = self.fields(self.transitions[: self.size].cpu())
+        return {name: column.numpy() for name, column in zip(Batch._fields, rows)} | {
+            "position": np.array(self.position)
+        }
 
     def load_state_dict(self, state) -> None:
         """Restore what state_dict returned; a ValueError if it doesn't fit this buffer."""
         size = len(state["rewards"])
         if size > self.capacity:
             raise ValueError(f"it holds {size} transitions, more than the capacity of {self.capacity}")
-        for name, tensor in zip(Batch._fields, self.storage()):
+        for name, column in zip(Batch._fields, self.fields(self.transitions)):
             rows = np.asarray(state[name], dtype=np.float32)
-            if rows.shape != (size, *tensor.shape[1:]):
-                raise ValueError(f"its {name} have shape {rows.shape}, not {(size, *tensor.shape[1:])}")
-            tensor[:size] = torch.from_numpy(rows)
+            if rows.shape != (size, *column.shape[1:]):
+                raise ValueError(f"its {name} have shape {rows.shape}, not {(size, *column.shape[1:])}")
+            column[:size] = torch.from_numpy(rows)
         position = int(state["position"])
         if not (0 <= position < self.capacity and (position == size or size == self.capacity)):
             raise ValueError(f"its write position {position} doesn't fit {size} rows in a capacity of {self.capacity}")
         self.position, self.size = position, size
 
-    def sample(self, batch_size: int) -> Batch:
-        """batch_size transitions drawn uniformly, with replacement, from the filled rows only."""
+    def sample_rows(self, batch_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """batch_size row indices drawn uniformly, with replacement, from the filled rows only."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        rows = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.generator)
-        return Batch(*(tensor.index_select(0, rows) for tensor in self.storage()))
+        return torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.generator, out=out)
+
+    def gather(self, rows: torch.Tensor) -> Batch:
+        return self.fields(self.transitions.index_select(0, rows))
+
+    def sample(self, batch_size: int) -> Batch:
+        """batch_size transitions drawn uniformly, with replacement, from the filled rows only."""
+        return self.gather(self.sample_rows(batch_size))
