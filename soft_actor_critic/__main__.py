@@ -94,6 +94,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="where the networks and the replay buffer live; auto: cuda if available",
     )
     train.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        default=TrainConfig.cuda_graphs,
+        help="on a GPU, run each update and each action as the replay of a captured CUDA graph (no effect on a CPU)",
+    )
+    train.add_argument(
         "--checkpoint-every",
         type=int,
         default=TrainConfig.checkpoint_every,

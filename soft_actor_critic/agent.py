@@ -44,8 +44,10 @@ class Agent:
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(config.alpha), device=self.device, requires_grad=True)
         self.target_entropy = -float(action_dim)  # the heuristic of section 5: -dim(A)
-        # fused: one kernel per step for all of a network's tensors, instead of a dozen per tensor
-        adam = functools.partial(torch.optim.Adam, lr=config.learning_rate, fused=True)
+        # fused: one kernel per step for all of a network's tensors, instead of a dozen per tensor;
+        # capturable (on a GPU): the step count lives there too, so a CUDA graph can hold the step
+        self.capturable = self.device.type == "cuda"
+        adam = functools.partial(torch.optim.Adam, lr=config.learning_rate, fused=True, capturable=self.capturable)
         self.policy_optimizer = adam(self.policy.parameters())
         self.critic_optimizer = adam(self.critic.parameters())
         self.alpha_optimizer = adam([self.log_alpha])
@@ -117,10 +119,7 @@ class Agent:
             "critic": self.critic.state_dict(),
             "target_critic": self.target_critic.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
-            "policy_optimizer": self.policy_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "alpha_optimizer": self.alpha_optimizer.state_dict(),
-        }
+        } | {name: optimizer.state_dict() for name, optimizer in self.optimizers().items()}
 
     def load_state_dict(self, state: dict) -> None:
         self.policy.load_state_dict(state["policy"])
@@ -128,6 +127,14 @@ class Agent:
         self.target_critic.load_state_dict(state["target_critic"])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-        self.policy_optimizer.load_state_dict(state["policy_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        for name, optimizer in self.optimizers().items():
+            optimizer.load_state_dict(state[name])
+            for group in optimizer.param_groups:  # a checkpoint from the other kind of device says otherwise
+                group["capturable"] = self.capturable
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "policy_optimizer": self.policy_optimizer,
+            "critic_optimizer": self.critic_optimizer,
+            "alpha_optimizer": self.alpha_optimizer,
+        }

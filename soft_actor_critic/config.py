@@ -85,6 +85,7 @@ class TrainConfig:
     alpha: float = 0.2
     updates_per_step: int = 1
     device: str = "auto"
+    cuda_graphs: bool = True
     checkpoint_every: int = 25_000
     save_buffer: bool = True
     eval_every: int = 10_000
@@ -134,7 +135,7 @@ class TrainConfig:
 
 # What `train --resume` may change; everything else would no longer be the run that was checkpointed.
 # (The periodic evals use an env and no random stream of their own: they never change the training.)
-RESUME_FLAGS = ("num_steps", "checkpoint_every", "save_buffer", "device", "eval_every", "eval_episodes")
+RESUME_FLAGS = ("num_steps", "checkpoint_every", "save_buffer", "device", "cuda_graphs", "eval_every", "eval_episodes")
 
 
 def _show(value) -> str:

@@ -31,6 +31,7 @@ NOT_SETTINGS = {
     "checkpoint_every",
     "save_buffer",
     "device",
+    "cuda_graphs",
     "eval_every",
     "eval_episodes",
 }

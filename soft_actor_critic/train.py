@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import Interrupted, RunError, TrainConfig, first_line
+from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.evaluate import deterministic_returns
 from soft_actor_critic.replay_buffer import ReplayBuffer
@@ -238,6 +239,7 @@ def run_loop(
     config.checkpoint_every steps and when `stop` is requested."""
     progress = progress or Progress.start(config)
     low, high = env.action_space.low, env.action_space.high
+    act, update = act_and_update(config, env, agent, buffer)
     stderr = ReaderMayLeave(sys.stderr)
     with tqdm(
         total=config.num_steps, initial=progress.step, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr
@@ -250,7 +252,7 @@ def run_loop(
             if step <= config.start_step:  # the policy knows nothing yet: explore uniformly
                 action = progress.warmup_rng.uniform(low, high).astype(np.float32)
             else:
-                action = agent.act(observation)
+                action = act(observation)
             next_observation, reward, terminated, truncated, _ = env.step(action)
             # On truncation gymnasium returns the true last observation (there is no auto-reset here),
             # and only `terminated` is stored: a time limit must not cut the bootstrap.
@@ -261,7 +263,7 @@ def run_loop(
 
             if step > progress.first_update_after:
                 for _ in range(config.updates_per_step):
-                    metrics = agent.update(buffer.sample(config.batch_size))
+                    metrics = update()
                 if step % LOG_INTERVAL == 0:
                     log_metrics(writer, metrics, step)
             if step % LOG_INTERVAL == 0:
@@ -295,6 +297,16 @@ def run_loop(
                 if save is not None and not periodic:
                     save(progress)
                 raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}", stop.signum)
+
+
+def act_and_update(
+    config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[], dict[str, torch.Tensor]]]:
+    """The policy's action for one observation, and one update on a fresh batch: on a GPU (unless
+    --no-cuda-graphs) each is the replay of a CUDA graph, captured here."""
+    if config.cuda_graphs and agent.device.type == "cuda":
+        return GraphedAct(agent, env.observation_space.shape[0]), GraphedUpdate(agent, buffer, config.batch_size)
+    return agent.act, lambda: agent.update(buffer.sample(config.batch_size))
 
 
 def log_metrics(writer: SummaryWriter, metrics: dict[str, torch.Tensor], step: int) -> None:

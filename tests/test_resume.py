@@ -124,7 +124,7 @@ def test_resume_without_a_saved_buffer_refills_before_updating(small_config, cap
         Agent, "update", lambda agent, batch: updated_at.append(len(batch.rewards)) or update(agent, batch)
     )
     argv = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "200"]
-    assert main(argv) == 0
+    assert main([*argv, "--no-cuda-graphs"]) == 0  # a CUDA graph would replay the update, not this wrapper
     assert "no replay buffer" in capsys.readouterr().err
     assert len(updated_at) == 200 - 150 - small_config.batch_size  # the policy refills one batch first
 
@@ -164,7 +164,8 @@ def test_a_checkpoint_that_does_not_fit_or_a_broken_config_is_refused(small_conf
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(small_config, monkeypatch):
-    config = dataclasses.replace(small_config, num_steps=1000, checkpoint_every=200, run_name="run")
+    # cuda_graphs off: a CUDA graph would replay the update as captured, not this Python wrapper
+    config = dataclasses.replace(small_config, num_steps=1000, checkpoint_every=200, run_name="run", cuda_graphs=False)
     update = Agent.update
 
     def update_that_diverges(agent, batch):

@@ -79,6 +79,8 @@ def test_existing_run_is_refused_and_left_alone(tmp_path):
 class CountingAgent:
     """Stands in for Agent in run_loop: records when it is asked to act and to update."""
 
+    device = torch.device("cpu")
+
     def __init__(self, buffer: ReplayBuffer):
         self.buffer, self.acted, self.updated_at = buffer, 0, []
 

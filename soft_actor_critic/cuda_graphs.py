@@ -1,0 +1,94 @@
+"""The GPU path: each update, and each action, recorded once as a CUDA graph and then replayed.
+
+Eager PyTorch launches a few hundred small kernels per SAC update, and on a GPU the host's cost of
+launching them, not the arithmetic, sets the pace. A CUDA graph records the launches once and
+replays them with one call (the whole-network capture of PyTorch's CUDA semantics notes, as
+pytorch-labs/LeanRL does). The maths is `Agent.update`'s and `Agent.act`'s, unchanged; only the way
+their kernels reach the GPU differs. A graph reads and writes fixed addresses, so its inputs are
+tensors filled before each replay: the batch's row indices for an update, the observation for an
+action. Capture after the agent's state is loaded: `Agent.load_state_dict` replaces Adam's tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from soft_actor_critic.agent import Agent
+from soft_actor_critic.replay_buffer import ReplayBuffer
+
+WARMUP_CALLS = 3  # eager calls before capturing: lazy state (Adam's moments, cuBLAS workspaces) must exist
+
+
+def capture(function: Callable, state: Callable[[], list[torch.Tensor]]) -> tuple[torch.cuda.CUDAGraph, object]:
+    """Record function() as a CUDA graph; returns the graph and function's outputs, which every replay
+    overwrites in place.
+
+    Capturing needs a few eager calls first, on a side stream, and for an update those are training
+    steps of their own: so every tensor of `state()`, and CUDA's random state, is put back afterwards,
+    as if they had never run. A tensor that first appears during them (the moments and step count of a
+    fresh Adam) is zeroed, which is where a fresh Adam starts.
+    """
+    with torch.no_grad():  # a clone with a grad_fn would keep the parameters' autograd nodes alive
+        saved = {id(tensor): (tensor, tensor.clone()) for tensor in state()}
+    random_state = torch.cuda.get_rng_state()
+    side_stream = torch.cuda.Stream()
+    side_stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side_stream):
+        for _ in range(WARMUP_CALLS):
+            function()
+    torch.cuda.current_stream().wait_stream(side_stream)
+    with torch.no_grad():
+        for tensor in state():
+            original, copy = saved.get(id(tensor), (None, None))
+            tensor.copy_(copy) if original is tensor else tensor.zero_()
+    torch.cuda.set_rng_state(random_state)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = function()
+    return graph, outputs
+
+
+def training_state(agent: Agent) -> list[torch.Tensor]:
+    """Every tensor an update writes: the networks, log_alpha and the optimizers' state."""
+    tensors = [*agent.policy.parameters(), *agent.critic.parameters(), *agent.target_critic.parameters()]
+    for optimizer in agent.optimizers().values():
+        tensors += [value for state in optimizer.state.values() for value in state.values() if torch.is_tensor(value)]
+    return [*tensors, agent.log_alpha]
+
+
+class GraphedUpdate:
+    """`agent.update(buffer.sample(batch_size))` as one graph replay: the rows are drawn into a fixed
+    tensor (the same draws as `sample`), and the graph gathers them from the buffer's storage."""
+
+    def __init__(self, agent: Agent, buffer: ReplayBuffer, batch_size: int) -> None:
+        self.buffer, self.batch_size = buffer, batch_size
+        self.rows = torch.zeros(batch_size, dtype=torch.long, device=buffer.device)  # row 0 exists in any buffer
+        self.graph, self.metrics = capture(
+            lambda: agent.update(buffer.gather(self.rows)), lambda: training_state(agent)
+        )
+
+    def __call__(self) -> dict[str, torch.Tensor]:
+        self.buffer.sample_rows(self.batch_size, out=self.rows)
+        self.graph.replay()
+        return self.metrics  # overwritten by the next replay
+
+
+class GraphedAct:
+    """`agent.act(observation)` as one copy in, one graph replay and one copy out."""
+
+    def __init__(self, agent: Agent, observation_dim: int) -> None:
+        self.observation = torch.zeros(1, observation_dim, device=agent.device)
+
+        def act() -> torch.Tensor:
+            with torch.no_grad():
+                return agent.policy.act(self.observation)
+
+        self.graph, self.action = capture(act, lambda: [])  # acting writes no state
+
+    def __call__(self, observation: np.ndarray) -> np.ndarray:
+        self.observation.copy_(torch.as_tensor(observation, dtype=torch.float32).unsqueeze(0))
+        self.graph.replay()
+        return self.action[0].cpu().numpy()
