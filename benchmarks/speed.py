@@ -3,12 +3,17 @@
     pip install -r requirements-bench.txt
     python3 benchmarks/speed.py                       # both envs, 3 runs each
     python3 benchmarks/speed.py --envs HalfCheetah-v5 --runs 5
+    python3 benchmarks/speed.py --device cuda --envs HalfCheetah-v5 --updates-per-step 1 2 4 8
 
 Both libraries train with the same settings (256-256 networks, batch 256, lr 3e-4, automatic
 temperature, a 1M replay buffer, 1000 random steps, then one update per env step), each run in a
 fresh process, alternating between the two so that a noisy neighbour slows both alike. Each env is
 wrapped in the same step timer, so steps/s counts only the training phase: from the end of the
 random warm-up to the last step, acting, env stepping and updating included.
+
+With `--device cuda` it measures three things on the same GPU, in one run: this project (each update
+and each action a CUDA graph's replay), this project's eager GPU path (`--no-cuda-graphs`) and SB3
+with device="cuda"; and this project at each of `--updates-per-step`.
 
 It prints, per env: the median training-phase steps/s of each library, their ratio, this project's
 share of the machine's compute limit (FLOPs per env step, counted from the network shapes, against a
@@ -37,6 +42,7 @@ BATCH_SIZE = 256
 START_STEP = 1000
 MEMORY_SIZE = 1_000_000
 LIBRARIES = ("soft-actor-critic", "stable-baselines3")
+EAGER = "soft-actor-critic-eager"  # on a GPU: this project with --no-cuda-graphs
 
 
 def timed_env_id(env_name: str, total_steps: int) -> tuple[str, type]:
@@ -61,7 +67,9 @@ def timed_env_id(env_name: str, total_steps: int) -> tuple[str, type]:
     return timed_id, StepTimer
 
 
-def train_ours(env_id: str, total_steps: int, seed: int, directory: str) -> None:
+def train_ours(
+    env_id: str, total_steps: int, seed: int, directory: str, device: str, updates_per_step: int, graphs: bool
+) -> None:
     sys.path.insert(0, str(REPO))
     from soft_actor_critic.config import TrainConfig
     from soft_actor_critic.train import train
@@ -76,11 +84,14 @@ def train_ours(env_id: str, total_steps: int, seed: int, directory: str) -> None
         seed=seed,
         directory=directory,
         eval_every=0,  # SB3 runs no evals here either; and an eval env would tick the shared step timer
+        device=device,
+        updates_per_step=updates_per_step,
+        cuda_graphs=graphs,
     )
     train(config)
 
 
-def train_sb3(env_id: str, total_steps: int, seed: int, directory: str) -> None:
+def train_sb3(env_id: str, total_steps: int, seed: int, device: str, updates_per_step: int) -> None:
     import gymnasium as gym
     from stable_baselines3 import SAC
 
@@ -92,21 +103,24 @@ def train_sb3(env_id: str, total_steps: int, seed: int, directory: str) -> None:
         learning_starts=START_STEP,
         batch_size=BATCH_SIZE,
         train_freq=1,
-        gradient_steps=1,
+        gradient_steps=updates_per_step,
         ent_coef="auto",
         policy_kwargs={"net_arch": list(HIDDEN_UNITS)},
-        device="cpu",
+        device=device,
         seed=seed,
         verbose=0,
     )
     model.learn(total_timesteps=total_steps)
 
 
-def child(library: str, env_name: str, total_steps: int, seed: int) -> dict:
+def child(library: str, env_name: str, total_steps: int, seed: int, device: str, updates_per_step: int) -> dict:
     """One training run in this process; returns its figures."""
     env_id, timer = timed_env_id(env_name, total_steps)
     with tempfile.TemporaryDirectory() as directory:
-        (train_ours if library == LIBRARIES[0] else train_sb3)(env_id, total_steps, seed, directory)
+        if library == LIBRARIES[1]:
+            train_sb3(env_id, total_steps, seed, device, updates_per_step)
+        else:
+            train_ours(env_id, total_steps, seed, directory, device, updates_per_step, graphs=library != EAGER)
     import gymnasium as gym
 
     env = gym.make(env_name)
@@ -155,9 +169,9 @@ def matmul_gflops(size: int = HIDDEN_UNITS[0], repeats: int = 7, iterations: int
     return 2 * size**3 / best / 1e9
 
 
-def run_child(library: str, env_name: str, total_steps: int, seed: int) -> dict:
+def run_child(library: str, env_name: str, total_steps: int, seed: int, device: str, updates_per_step: int = 1) -> dict:
     command = [sys.executable, __file__, "--child", library, "--envs", env_name, "--steps", str(total_steps)]
-    command += ["--seed", str(seed)]
+    command += ["--seed", str(seed), "--device", device, "--updates-per-step", str(updates_per_step)]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         sys.exit(f"{library} on {env_name} failed:\n{completed.stderr[-2000:]}")
@@ -170,10 +184,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each library per env")
     parser.add_argument("--steps", type=int, default=6000, help="env steps per run, the 1000 warm-up steps included")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--child", choices=LIBRARIES, help=argparse.SUPPRESS)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--updates-per-step", type=int, nargs="+", default=[1], help="on a GPU, also time this project at each of these"
+    )
+    parser.add_argument("--child", choices=(*LIBRARIES, EAGER), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.envs[0], args.steps, args.seed)))
+        updates_per_step = args.updates_per_step[0]
+        print(json.dumps(child(args.child, args.envs[0], args.steps, args.seed, args.device, updates_per_step)))
+        return
+    if args.device == "cuda":
+        gpu_main(args)
         return
 
     import torch
@@ -187,7 +209,7 @@ def main() -> None:
         results: dict[str, list[dict]] = {library: [] for library in LIBRARIES}
         for run in range(args.runs):
             for library in LIBRARIES if run % 2 == 0 else LIBRARIES[::-1]:
-                result = run_child(library, env_name, args.steps, args.seed + run)
+                result = run_child(library, env_name, args.steps, args.seed + run, "cpu")
                 results[library].append(result)
                 print(f"  {env_name} run {run + 1} {library}: {result['sps']:.1f} steps/s", flush=True)
         ours, sb3 = (statistics.median(r["sps"] for r in results[library]) for library in LIBRARIES)
@@ -209,6 +231,35 @@ def main() -> None:
         )
     for argv in (["--help"], ["train", "--batch-size", "0"]):
         print(f"python3 soft_actor_critic {' '.join(argv)}: answers in {command_seconds(argv):.2f} s (median of 5)")
+
+
+def gpu_main(args: argparse.Namespace) -> None:
+    """This project with CUDA graphs, its eager GPU path and SB3, alternating run by run on one GPU; then
+    this project at each --updates-per-step."""
+    import torch
+
+    print(f"{torch.cuda.get_device_name()}; {machine()}; torch {torch.__version__}")
+    print(f"{args.runs} runs per library and env, {args.steps} steps each ({START_STEP} of warm-up)\n")
+    libraries = (LIBRARIES[0], EAGER, LIBRARIES[1])
+    rows = []
+    for env_name in args.envs:
+        results: dict[str, list[float]] = {library: [] for library in libraries}
+        for run in range(args.runs):
+            for library in libraries if run % 2 == 0 else libraries[::-1]:
+                sps = run_child(library, env_name, args.steps, args.seed + run, "cuda")["sps"]
+                results[library].append(sps)
+                print(f"  {env_name} run {run + 1} {library}: {sps:.1f} steps/s", flush=True)
+        ours, eager, sb3 = (statistics.median(results[library]) for library in libraries)
+        rows.append((env_name, ours, eager, sb3))
+    print()
+    print("| env | soft-actor-critic (CUDA graphs) | eager | SB3 | vs eager | vs SB3 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for env_name, ours, eager, sb3 in rows:
+        print(f"| {env_name} | {ours:.0f} | {eager:.0f} | {sb3:.0f} | {ours / eager:.2f}x | {ours / sb3:.2f}x |")
+    for env_name in args.envs:
+        for updates_per_step in [n for n in args.updates_per_step if n != 1]:
+            sps = run_child(LIBRARIES[0], env_name, args.steps, args.seed, "cuda", updates_per_step)["sps"]
+            print(f"{env_name} with --updates-per-step {updates_per_step}: {sps:.0f} env steps/s", flush=True)
 
 
 def command_seconds(argv: list[str], repeats: int = 5) -> float:
