@@ -1,16 +1,19 @@
+import math
+
 import torch
 
 from soft_actor_critic import losses
 
 
 def test_soft_q_target_by_hand():
-    rewards = torch.tensor([1.0, 2.0])
-    terminateds = torch.tensor([0.0, 1.0])
-    next_q1, next_q2 = torch.tensor([10.0, 5.0]), torch.tensor([8.0, 7.0])
-    next_log_probs = torch.tensor([-1.0, 3.0])
+    rewards = torch.tensor([1.0, 1.0, 2.0])
+    terminateds = torch.tensor([0.0, 0.0, 1.0])
+    next_q1, next_q2 = torch.tensor([10.0, 4.0, 5.0]), torch.tensor([8.0, 6.0, 7.0])  # the min is Q2, then Q1
+    next_log_probs = torch.tensor([-1.0, 1.0, 3.0])
     targets = losses.soft_q_target(rewards, terminateds, next_q1, next_q2, next_log_probs, torch.tensor(0.5), 0.9)
-    # row 0: 1 + 0.9 * (min(10, 8) - 0.5 * -1) = 1 + 0.9 * 8.5 = 8.65; row 1 terminated: reward only
-    torch.testing.assert_close(targets, torch.tensor([8.65, 2.0]))
+    # row 0: 1 + 0.9 * (min(10, 8) - 0.5 * -1) = 1 + 0.9 * 8.5 = 8.65
+    # row 1: 1 + 0.9 * (min(4, 6) - 0.5 * 1) = 1 + 0.9 * 3.5 = 4.15; row 2 terminated: reward only
+    torch.testing.assert_close(targets, torch.tensor([8.65, 4.15, 2.0]))
 
 
 def test_critic_loss_by_hand():
@@ -27,12 +30,12 @@ def test_policy_loss_by_hand():
 
 
 def test_temperature_loss_by_hand_and_its_gradient_direction():
-    log_alpha = torch.tensor(0.0, requires_grad=True)
+    log_alpha = torch.tensor(math.log(2.0), requires_grad=True)
     log_probs = torch.tensor([1.0, 3.0], requires_grad=True)
     loss = losses.temperature_loss(log_alpha, log_probs, target_entropy=-1.0)
-    # -(1 * mean(1 - 1, 3 - 1)) = -1
-    torch.testing.assert_close(loss, torch.tensor(-1.0))
+    # -(2 * mean(1 - 1, 3 - 1)) = -2; alpha = 2 shows that alpha multiplies the target entropy too
+    torch.testing.assert_close(loss, torch.tensor(-2.0))
     loss.backward()
-    # entropy (-log pi = -2) is below the target (-1): the loss pushes alpha up (negative gradient)
-    assert log_alpha.grad < 0
+    # entropy (-log pi = -2) is below the target (-1): the loss pushes alpha up, d/dlog_alpha = -2 * 1
+    torch.testing.assert_close(log_alpha.grad, torch.tensor(-2.0))
     assert log_probs.grad is None

@@ -1,11 +1,13 @@
 """The plot subcommand: learning curves of runs into a PNG, seeds averaged into one curve."""
 
+import csv
 import dataclasses
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.config import TrainConfig
@@ -59,9 +61,16 @@ def test_seeds_of_one_setting_are_one_curve(runs):
 
 
 def test_a_run_logs_its_episode_returns_and_evals(runs):
-    run = load_run(find_runs((f"{runs}/a1",))[0])
+    run_dir = find_runs((f"{runs}/a1",))[0]
+    run = load_run(run_dir)
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    with open(run_dir / "eval.csv", newline="") as file:
+        eval_means = [float(row["return_mean"]) for row in csv.DictReader(file)]
     np.testing.assert_array_equal(run.returns[0], [200, 400])  # Pendulum episodes are 200 steps
+    np.testing.assert_array_equal(run.returns[1], [event.value for event in events.Scalars("episode/return")])
     np.testing.assert_array_equal(run.evals[0], [200, 400])
+    np.testing.assert_array_equal(run.evals[1], eval_means)
 
 
 def test_several_seeds_draw_their_mean_and_spread_over_the_steps_they_share():

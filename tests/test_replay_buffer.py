@@ -29,9 +29,11 @@ def test_fields_and_dtypes():
 def test_never_samples_unfilled_rows():
     buffer = ReplayBuffer(capacity=100, observation_dim=3, action_dim=2, seed=0)
     fill(buffer, 5)
-    rewards = buffer.sample(10_000).rewards.numpy()
+    batch = buffer.sample(10_000)
     assert len(buffer) == 5
-    assert set(np.unique(rewards)) == {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert set(np.unique(batch.rewards.numpy())) == {0.0, 1.0, 2.0, 3.0, 4.0}
+    # an unfilled row is all zeros: its reward looks like transition 0's, its next observation does not
+    np.testing.assert_array_equal(batch.next_observations[:, 0], batch.rewards + 0.5)
 
 
 def test_wraps_around_and_keeps_the_newest():
@@ -50,6 +52,9 @@ def test_empty_buffer_refuses_to_sample():
 
 
 def test_same_seed_same_samples():
-    a, b = (ReplayBuffer(capacity=50, observation_dim=3, action_dim=2, seed=7) for _ in range(2))
-    fill(a, 50), fill(b, 50)
-    assert torch.equal(a.sample(32).rewards, b.sample(32).rewards)
+    buffers = [ReplayBuffer(capacity=50, observation_dim=3, action_dim=2, seed=seed) for seed in (7, 7, 8)]
+    for buffer in buffers:
+        fill(buffer, 50)
+    first, same_seed, other_seed = (buffer.sample(32).rewards for buffer in buffers)
+    assert torch.equal(first, same_seed)
+    assert not torch.equal(first, other_seed)  # the seed is used, not a generator's fixed default
