@@ -7,6 +7,7 @@ and argument errors answer at once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -15,8 +16,6 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from soft_actor_critic.config import (
-    CHECKPOINTS,
-    DEVICES,
     RENAMED_ENV_IDS,
     ConfigError,
     EvalConfig,
@@ -27,7 +26,9 @@ from soft_actor_critic.config import (
 )
 
 PROG = "soft-actor-critic"
-LAYER_WIDTHS = {"type": int, "nargs": "+", "metavar": "N"}  # --hidden-units 256 256
+# The argparse type of each field annotation in config.py (a tuple takes one value per word).
+TYPES = {"int": int, "float": float, "str": str, "str | None": str, "tuple[int, ...]": int}
+TYPES |= {"tuple[int, ...] | None": int, "tuple[str, ...]": str}
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,129 +38,39 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One argument per field of the config dataclass: `--field-name`, with the field's default, help
+    text and argparse options (config.flag); a field with no default is required, or positional if marked."""
+    for field in dataclasses.fields(config_class):
+        options = dict(field.metadata)
+        if field.type == "bool":
+            options.setdefault("action", argparse.BooleanOptionalAction)
+        else:
+            options["type"] = TYPES[field.type]
+        if options.pop("positional", False):
+            parser.add_argument(field.name, **options)
+        elif field.default is dataclasses.MISSING:
+            parser.add_argument(
+                f"--{field.name.replace('_', '-')}", required=True, default=argparse.SUPPRESS, **options
+            )
+        else:
+            parser.add_argument(f"--{field.name.replace('_', '-')}", default=field.default, **options)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = Parser(prog=PROG, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,plot}", parser_class=Parser)
     # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
     options = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter, "allow_abbrev": False}
-
     train = commands.add_parser("train", help="train a new agent, or resume one", **options)
-    train.add_argument("--env-name", default=TrainConfig.env_name, help="Gymnasium id with a continuous action space")
+    add_flags(train, TrainConfig)
     train.add_argument(
-        "--hidden-units",
-        **LAYER_WIDTHS,
-        default=TrainConfig.hidden_units,
-        help="widths of the hidden layers of the policy and of each critic",
+        "--resume", action="store_true", help="continue the run --run-name from its checkpoint, to --num-steps in total"
     )
-    train.add_argument("--directory", default=TrainConfig.directory, help="folder that holds the run folders")
-    train.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed of torch, numpy and the env")
-    train.add_argument(
-        "--run-name", default=TrainConfig.run_name, help="name of the run folder; None: <date>_<time>_<env-name>"
-    )
-    train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="transitions per update")
-    train.add_argument(
-        "--memory-size", type=int, default=TrainConfig.memory_size, help="replay buffer capacity in transitions"
-    )
-    train.add_argument(
-        "--learning-rate",
-        type=float,
-        default=TrainConfig.learning_rate,
-        help="Adam step size of the policy, the critics and the temperature",
-    )
-    train.add_argument("--gamma", type=float, default=TrainConfig.gamma, help="discount factor")
-    train.add_argument("--tau", type=float, default=TrainConfig.tau, help="Polyak rate of the target critic")
-    train.add_argument("--num-steps", type=int, default=TrainConfig.num_steps, help="env steps in total")
-    train.add_argument(
-        "--start-step",
-        type=int,
-        default=TrainConfig.start_step,
-        help="env steps of uniform random actions before the first update",
-    )
-    train.add_argument(
-        "--alpha",
-        type=float,
-        default=TrainConfig.alpha,
-        help="starting entropy temperature (tuned automatically from there)",
-    )
-    train.add_argument(
-        "--updates-per-step",
-        type=int,
-        default=TrainConfig.updates_per_step,
-        help="gradient updates after each env step once the warm-up is over",
-    )
-    train.add_argument(
-        "--device",
-        choices=DEVICES,
-        default=TrainConfig.device,
-        help="where the networks and the replay buffer live; auto: cuda if available",
-    )
-    train.add_argument(
-        "--cuda-graphs",
-        action=argparse.BooleanOptionalAction,
-        default=TrainConfig.cuda_graphs,
-        help="on a GPU, run each update and each action as the replay of a captured CUDA graph (no effect on a CPU)",
-    )
-    train.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=TrainConfig.checkpoint_every,
-        help="env steps between checkpoints (0: only at the end and on Ctrl-C or SIGTERM)",
-    )
-    train.add_argument(
-        "--save-buffer",
-        action=argparse.BooleanOptionalAction,
-        default=TrainConfig.save_buffer,
-        help="save the replay buffer beside each checkpoint, so that --resume continues with it",
-    )
-    train.add_argument(
-        "--eval-every",
-        type=int,
-        default=TrainConfig.eval_every,
-        help="env steps between evals with deterministic actions, logged to eval.csv (0: none)",
-    )
-    train.add_argument(
-        "--eval-episodes", type=int, default=TrainConfig.eval_episodes, help="episodes per periodic eval"
-    )
-    train.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run --run-name from its checkpoint, to --num-steps in total",
-    )
-
     evaluate = commands.add_parser("eval", help="roll out a trained agent", **options)
-    evaluate.add_argument(
-        "--run-name", required=True, default=argparse.SUPPRESS, help="the run folder to load (inside --directory)"
-    )
-    evaluate.add_argument("--directory", default=EvalConfig.directory, help="folder that holds the run folders")
-    evaluate.add_argument(
-        "--env-name", default=EvalConfig.env_name, help="None: the run's own; if given, it must match"
-    )
-    evaluate.add_argument(
-        "--hidden-units",
-        **LAYER_WIDTHS,
-        default=EvalConfig.hidden_units,
-        help="None: the run's own; if given, it must match",
-    )
-    evaluate.add_argument("--seed", type=int, default=EvalConfig.seed, help="seed of the env and the policy noise")
-    evaluate.add_argument("--num-episodes", type=int, default=EvalConfig.num_episodes, help="episodes to roll out")
-    evaluate.add_argument("--deterministic", action="store_true", help="act with tanh(mean) instead of sampling")
-    evaluate.add_argument("--render", action="store_true", help="show the episodes in a window (needs a display)")
-    evaluate.add_argument("--record", action="store_true", help="write a GIF per episode into <run>/videos/")
-    evaluate.add_argument(
-        "--checkpoint",
-        choices=CHECKPOINTS,
-        default=EvalConfig.checkpoint,
-        help="last: the latest checkpoint; best: the best policy of the periodic evals",
-    )
-
+    add_flags(evaluate, EvalConfig)
     plot = commands.add_parser("plot", help="draw learning curves of runs into a PNG", **options)
-    plot.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders of runs (e.g. runs)")
-    plot.add_argument(
-        "--output", default=PlotConfig.output, help="the PNG to write; None: plot.png beside the first run"
-    )
-    plot.add_argument(
-        "--smooth", type=int, default=PlotConfig.smooth, help="episodes in the moving average of training returns"
-    )
+    add_flags(plot, PlotConfig)
     return parser, {"train": train, "eval": evaluate, "plot": plot}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 
 MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU, else cpu
@@ -68,28 +68,47 @@ def _check_hidden_units(hidden_units: tuple[int, ...]) -> None:
     _require(all(units > 0 for units in hidden_units), f"--hidden-units must be positive, got {list(hidden_units)}")
 
 
+def flag(default=MISSING, help: str = "", **argparse_options):
+    """A config field that is also a command-line flag: its default, its help text, and what else
+    argparse needs (metavar, choices, nargs, action) live here; `__main__` builds the parsers from them."""
+    return dataclasses.field(default=default, metadata={"help": help, **argparse_options})
+
+
+LAYER_WIDTHS = {"nargs": "+", "metavar": "N"}  # --hidden-units 256 256
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    env_name: str = "LunarLanderContinuous-v3"
-    hidden_units: tuple[int, ...] = (256, 256)
-    directory: str = "runs"
-    seed: int = 1
-    run_name: str | None = None
-    batch_size: int = 256
-    memory_size: int = 1_000_000
-    learning_rate: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    num_steps: int = 1_000_000
-    start_step: int = 1000
-    alpha: float = 0.2
-    updates_per_step: int = 1
-    device: str = "auto"
-    cuda_graphs: bool = True
-    checkpoint_every: int = 25_000
-    save_buffer: bool = True
-    eval_every: int = 10_000
-    eval_episodes: int = 10
+    env_name: str = flag("LunarLanderContinuous-v3", "Gymnasium id with a continuous action space")
+    hidden_units: tuple[int, ...] = flag(
+        (256, 256), "widths of the hidden layers of the policy and of each critic", **LAYER_WIDTHS
+    )
+    directory: str = flag("runs", "folder that holds the run folders")
+    seed: int = flag(
+        1,
+        "the run's seed: the network weights, the policy's noise, the batches, the warm-up actions and the envs "
+        "each draw an independent stream derived from it",
+    )
+    run_name: str | None = flag(None, "name of the run folder; None: <date>_<time>_<env-name>")
+    batch_size: int = flag(256, "transitions per update")
+    memory_size: int = flag(1_000_000, "replay buffer capacity in transitions")
+    learning_rate: float = flag(3e-4, "Adam step size of the policy, the critics and the temperature")
+    gamma: float = flag(0.99, "discount factor")
+    tau: float = flag(0.005, "Polyak rate of the target critic")
+    num_steps: int = flag(1_000_000, "env steps in total")
+    start_step: int = flag(1000, "env steps of uniform random actions before the first update")
+    alpha: float = flag(0.2, "starting entropy temperature (tuned automatically from there)")
+    updates_per_step: int = flag(1, "gradient updates after each env step once the warm-up is over")
+    device: str = flag(
+        "auto", "where the networks and the replay buffer live; auto: cuda if available", choices=DEVICES
+    )
+    cuda_graphs: bool = flag(
+        True, "on a GPU, run each update and each action as the replay of a captured CUDA graph (no effect on a CPU)"
+    )
+    checkpoint_every: int = flag(25_000, "env steps between checkpoints (0: only at the end and on Ctrl-C or SIGTERM)")
+    save_buffer: bool = flag(True, "save the replay buffer beside each checkpoint, so that --resume continues with it")
+    eval_every: int = flag(10_000, "env steps between evals with deterministic actions, logged to eval.csv (0: none)")
+    eval_episodes: int = flag(10, "episodes per periodic eval")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
@@ -144,16 +163,18 @@ def _show(value) -> str:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    run_name: str
-    env_name: str | None = None  # None: the run's own
-    hidden_units: tuple[int, ...] | None = None  # None: the run's own
-    directory: str = "runs"
-    seed: int = 1
-    num_episodes: int = 3
-    deterministic: bool = False
-    render: bool = False
-    record: bool = False
-    checkpoint: str = "last"
+    run_name: str = flag(help="the run folder to load (inside --directory)")
+    directory: str = flag("runs", "folder that holds the run folders")
+    env_name: str | None = flag(None, "None: the run's own; if given, it must match")
+    hidden_units: tuple[int, ...] | None = flag(None, "None: the run's own; if given, it must match", **LAYER_WIDTHS)
+    seed: int = flag(1, "seed of the env and the policy noise")
+    num_episodes: int = flag(3, "episodes to roll out")
+    deterministic: bool = flag(False, "act with tanh(mean) instead of sampling", action="store_true")
+    render: bool = flag(False, "show the episodes in a window (needs a display)", action="store_true")
+    record: bool = flag(False, "write a GIF per episode into <run>/videos/", action="store_true")
+    checkpoint: str = flag(
+        "last", "last: the latest checkpoint; best: the best policy of the periodic evals", choices=CHECKPOINTS
+    )
 
     def __post_init__(self) -> None:
         if self.hidden_units is not None:
@@ -172,9 +193,11 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class PlotConfig:
-    runs: tuple[str, ...]  # run folders, or folders of runs
-    output: str | None = None  # None: plot.png beside the first run
-    smooth: int = 20
+    runs: tuple[str, ...] = flag(
+        help="run folders, or folders of runs (e.g. runs)", nargs="+", metavar="RUN", positional=True
+    )
+    output: str | None = flag(None, "the PNG to write; None: plot.png beside the first run")
+    smooth: int = flag(20, "episodes in the moving average of training returns")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runs", tuple(self.runs))
