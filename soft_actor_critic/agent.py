@@ -27,6 +27,10 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 
 
 class Agent:
+    """SAC's learner: the policy, the twin critic and its Polyak-averaged target, the temperature log_alpha,
+    and an Adam optimizer for each of the three; `act` picks an action, `update` takes one gradient step
+    on a batch. It touches no env, file or log: train.py drives it, checkpoints.py saves it."""
+
     def __init__(
         self,
         observation_dim: int,
@@ -43,7 +47,7 @@ class Agent:
         self.critic = TwinCritic(observation_dim, action_dim, hidden_units).to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(config.alpha), device=self.device, requires_grad=True)
-        self.target_entropy = -float(action_dim)  # the heuristic of section 5: -dim(A)
+        self.target_entropy = -float(action_dim)  # -dim(A): the hyperparameter table in the appendix of 1812.05905
         # fused: one kernel per step for all of a network's tensors, instead of a dozen per tensor;
         # capturable (on a GPU): the step count lives there too, so a CUDA graph can hold the step
         self.capturable = self.device.type == "cuda"
@@ -66,21 +70,21 @@ class Agent:
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One SAC gradient step on a batch; returns detached scalars to log (no host sync here)."""
-        observations, actions, rewards, next_observations, terminateds = batch
-        critic_metrics = self.update_critic(observations, actions, rewards, next_observations, terminateds)
-        policy_metrics, log_probs = self.update_policy(observations)
+        critic_metrics = self.update_critic(batch)
+        policy_metrics, log_probs = self.update_policy(batch.observations)
         temperature_metrics = self.update_temperature(log_probs)
         polyak_update(self.target_critic, self.critic, self.tau)
         return critic_metrics | policy_metrics | temperature_metrics
 
-    def update_critic(self, observations, actions, rewards, next_observations, terminateds) -> dict[str, torch.Tensor]:
+    def update_critic(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The critic step: both Q-functions regress on the soft Bellman backup of the target critic."""
         with torch.no_grad():
-            next_actions, next_log_probs = self.policy.sample(next_observations)
-            next_q1, next_q2 = self.target_critic(next_observations, next_actions)
+            next_actions, next_log_probs = self.policy.sample(batch.next_observations)
+            next_q1, next_q2 = self.target_critic(batch.next_observations, next_actions)
             targets = losses.soft_q_target(
-                rewards, terminateds, next_q1, next_q2, next_log_probs, self.alpha, self.gamma
+                batch.rewards, batch.terminateds, next_q1, next_q2, next_log_probs, self.alpha, self.gamma
             )
-        q1, q2 = self.critic(observations, actions)
+        q1, q2 = self.critic(batch.observations, batch.actions)
         loss = losses.critic_loss(q1, q2, targets)
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()

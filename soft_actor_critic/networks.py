@@ -109,7 +109,7 @@ class TwinCritic(nn.Module):
     """Two independent soft Q-functions Q1(s, a), Q2(s, a); the min of the two fights overestimation.
 
     The two are stored as one ensemble of two, so each layer of both runs as a single batched
-    matmul (the speed of issue 3); member k of every layer belongs to Q_{k+1} alone.
+    matmul instead of two; member k of every layer belongs to Q_{k+1} alone.
     """
 
     def __init__(self, observation_dim: int, action_dim: int, hidden_units: tuple[int, ...]) -> None:

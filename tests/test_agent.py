@@ -118,8 +118,11 @@ def test_save_then_load_gives_identical_actions_and_updates():
 
 
 def test_act_returns_one_action_in_bounds():
-    action = make_agent().act(np.zeros(OBSERVATION_DIM, dtype=np.float32))
-    assert action.shape == (ACTION_DIM,) and np.all(np.abs(action) <= 1)
+    low, high = np.zeros(ACTION_DIM), np.full(ACTION_DIM, 3.0)  # a box off zero: scale and bias both matter
+    agent = Agent(OBSERVATION_DIM, ACTION_DIM, low, high, TrainConfig(hidden_units=(16, 16)))
+    actions = np.array([agent.act(np.full(OBSERVATION_DIM, 0.1, np.float32)) for _ in range(50)])
+    assert actions.shape == (50, ACTION_DIM) and np.all((actions >= low) & (actions <= high))
+    assert actions.min() < 0.5 and actions.max() > 2.5  # the whole box is reached, not a scaled-down part
 
 
 def constant_critic_heads(agent: Agent, q1: float, q2: float) -> None:
@@ -152,7 +155,7 @@ def test_critic_target_uses_the_target_critic_and_fresh_policy_actions():
         q1, q2 = agent.critic(observations, actions)
         expected = 0.5 * (((q1 - targets) ** 2).mean() + ((q2 - targets) ** 2).mean())
     torch.manual_seed(11)
-    metrics = agent.update_critic(*batch)
+    metrics = agent.update_critic(batch)
     torch.testing.assert_close(metrics["loss/critic"], expected)
 
 
