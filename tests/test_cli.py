@@ -160,7 +160,8 @@ def test_checkpoint_that_does_not_fit_the_config(capsys, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(TrainConfig(env_name="Pendulum-v1", hidden_units=(8,)).to_json())
     torch.save({"policy": {"net.0.weight": torch.zeros(3, 3)}}, tmp_path / "run" / "checkpoint.pt")
-    assert "checkpoint.pt" in runtime_error(["eval", "--run-name", "run", "--directory", str(tmp_path)], capsys)
+    error = runtime_error(["eval", "--run-name", "run", "--directory", str(tmp_path)], capsys)
+    assert "checkpoint.pt does not fit the run's config" in error
 
 
 @pytest.mark.parametrize("entry", [["soft_actor_critic"], ["-m", "soft_actor_critic"]])

@@ -8,6 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic.__main__ import main
+from soft_actor_critic.checkpoints import Seeds
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.evaluate import deterministic_returns
 from soft_actor_critic.networks import SquashedGaussianPolicy
@@ -40,7 +41,11 @@ def test_evals_every_n_steps_and_at_the_end_keep_the_best_policy(small_config):
     best = torch.load(run_dir / "best.pt", weights_only=True)
     assert best["eval_return"] == pytest.approx(max(means))
     assert best["step"] == int(rows[means.index(max(means))]["step"])
-    assert set(best["policy"]) == set(torch.load(run_dir / "checkpoint.pt", weights_only=True)["policy"])
+    policy = SquashedGaussianPolicy(3, 1, small_config.hidden_units, [-2.0], [2.0])
+    policy.load_state_dict(best["policy"])  # the best eval's policy, not the latest one
+    eval_seed = Seeds.of(small_config.seed).eval_env
+    returns = deterministic_returns(make_env("Pendulum-v1"), policy, small_config.eval_episodes, eval_seed)
+    assert sum(returns) / len(returns) == pytest.approx(best["eval_return"])
 
 
 def test_eval_every_zero_evaluates_nothing(small_config):

@@ -3,7 +3,6 @@
 import dataclasses
 import errno
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,10 +16,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
+from soft_actor_critic.checkpoints import Progress, random_states, restore, set_random_states
 from soft_actor_critic.config import RunError
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.train import Progress, random_states, set_random_states, train
+from soft_actor_critic.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--batch-size", "32", "--start-step", "100"]
@@ -48,7 +48,7 @@ def test_a_checkpoint_holds_everything_needed_to_continue(small_config):
     assert {"policy", "critic", "target_critic", "log_alpha"} <= set(state)
     assert {"policy_optimizer", "critic_optimizer", "alpha_optimizer"} <= set(state)
     assert state["step"] == 250 and state["episodes"] == 1  # Pendulum episodes are 200 steps
-    random_states = {"python", "numpy", "torch", "cuda", "buffer", "buffer_device", "warmup", "env", "action_space"}
+    random_states = {"torch", "cuda", "buffer", "buffer_device", "warmup", "env"}  # every stream a run draws from
     assert set(state["rng"]) == random_states
     assert state["buffer_file"] == "replay_buffer-000000250.npz" and buffer_rows(run_dir) == 250
     assert sorted(path.name for path in run_dir.glob("replay_buffer-*")) == [state["buffer_file"]]  # old ones gone
@@ -189,6 +189,8 @@ def test_same_seed_same_run(small_config):
     for name in ("policy", "critic", "target_critic"):
         for key, tensor in first[name].items():
             assert torch.equal(tensor, second[name][key]), f"{name}.{key}"
+    other = checkpoint(train(dataclasses.replace(small_config, num_steps=250, seed=2, run_name="c")))
+    assert not torch.equal(other["policy"]["net.0.weight"], first["policy"]["net.0.weight"])  # the seed counts
     returns = [[event.value for event in EventAccumulator(str(run)).Reload().Scalars("episode/return")] for run in runs]
     assert returns[0] == returns[1] and len(returns[0]) == 2
 
@@ -254,18 +256,30 @@ def test_random_states_round_trip_through_a_checkpoint_file(small_config, tmp_pa
 
     def draws() -> list:
         return [
-            random.random(),
-            np.random.rand(),
             torch.rand(1).item(),
             buffer.sample(4).rewards.tolist(),
             progress.warmup_rng.random(),
             env.unwrapped.np_random.random(),
-            env.action_space.sample().tolist(),
         ]
 
     first = draws()
     set_random_states(torch.load(tmp_path / "states.pt", weights_only=True), env, agent, buffer, progress)
     assert draws() == first
+
+
+def test_resume_restores_every_random_stream(small_config):
+    run_dir = train(dataclasses.replace(small_config, num_steps=250, run_name="run"))
+    env = make_env("Pendulum-v1")
+    agent = Agent(3, 1, env.action_space.low, env.action_space.high, small_config)
+    buffer = ReplayBuffer(small_config.memory_size, 3, 1, seed=0)
+    torch.manual_seed(123)  # states a fresh process could be in, all unlike the run's
+    env.reset(seed=123)
+    progress = restore(run_dir, dataclasses.replace(small_config, num_steps=300), env, agent, buffer)
+    restored, saved = random_states(env, agent, buffer, progress), checkpoint(run_dir)["rng"]
+    assert set(restored) == set(saved)
+    for name, state in saved.items():
+        same = torch.equal(restored[name], state) if isinstance(state, torch.Tensor) else restored[name] == state
+        assert same, name
 
 
 def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(small_config, monkeypatch):

@@ -8,10 +8,11 @@ from gymnasium.wrappers import TimeLimit
 from torch.utils.tensorboard import SummaryWriter
 
 from soft_actor_critic.agent import Agent
+from soft_actor_critic.checkpoints import Progress
 from soft_actor_critic.config import RunError
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import create_run_dir
-from soft_actor_critic.train import resolve_device, run_loop
+from soft_actor_critic.train import Training, resolve_device, run_loop
 
 
 class CounterEnv(gym.Env):
@@ -39,7 +40,7 @@ def collect(env: gym.Env, small_config, tmp_path, steps: int) -> ReplayBuffer:
     agent = Agent(1, 1, env.action_space.low, env.action_space.high, config)
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
     with SummaryWriter(str(tmp_path / "events")) as writer:
-        run_loop(config, env, agent, buffer, writer)
+        run_loop(Training(config, env, agent, buffer, writer, Progress.start(config)))
     return buffer
 
 
@@ -97,12 +98,14 @@ def test_uniform_warm_up_then_one_update_per_step(small_config, tmp_path):
     config = dataclasses.replace(small_config, num_steps=13, start_step=5)
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
     agent = CountingAgent(buffer)
+    env = TimeLimit(CounterEnv(), max_episode_steps=4)
     with SummaryWriter(str(tmp_path / "events")) as writer:
-        run_loop(config, TimeLimit(CounterEnv(), max_episode_steps=4), agent, buffer, writer)
+        run_loop(Training(config, env, agent, buffer, writer, Progress.start(config)))
     assert agent.acted == 8  # steps 6..13 act with the policy
     assert agent.updated_at == list(range(6, 14))  # one update per step, each after storing that step
     warm_up_actions = buffer.actions[:5, 0].numpy()
     assert np.all(warm_up_actions != 0) and np.all(np.abs(warm_up_actions) <= 1)
+    assert len(set(warm_up_actions)) == 5  # uniform draws, not one action repeated
     np.testing.assert_array_equal(buffer.actions[5:13, 0], np.zeros(8))
 
 
@@ -110,8 +113,9 @@ def test_updates_per_step_repeats_the_update(small_config, tmp_path):
     config = dataclasses.replace(small_config, num_steps=8, start_step=5, updates_per_step=3)
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
     agent = CountingAgent(buffer)
+    env = TimeLimit(CounterEnv(), max_episode_steps=4)
     with SummaryWriter(str(tmp_path / "events")) as writer:
-        run_loop(config, TimeLimit(CounterEnv(), max_episode_steps=4), agent, buffer, writer)
+        run_loop(Training(config, env, agent, buffer, writer, Progress.start(config)))
     assert agent.updated_at == [6, 6, 6, 7, 7, 7, 8, 8, 8]
 
 

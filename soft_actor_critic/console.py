@@ -1,0 +1,48 @@
+"""Console output of a training run: progress lines on stdout, the progress bar on stderr, and neither
+may stop training when its reader leaves (`train ... | head`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tqdm import tqdm
+
+
+class ReaderMayLeave:
+    """A text stream whose reader may leave: from then on what is written to it goes nowhere and
+    training goes on, for a closed pipe must never cost a run."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        self._guarded(self.stream.write, text)
+
+    def flush(self) -> None:
+        self._guarded(self.stream.flush)
+
+    def _guarded(self, method, *args) -> None:
+        try:
+            method(*args)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+    def __eq__(self, other) -> bool:  # tqdm.write clears the progress bar of a stream equal to its own
+        return other is self or other is self.stream
+
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name: str):  # fileno, isatty, encoding... for tqdm
+        return getattr(self.stream, name)
+
+
+def say(text: str) -> None:
+    """A line of progress on stdout, above the progress bar."""
+    tqdm.write(text, file=ReaderMayLeave(sys.stdout))
+
+
+def progress_bar(total: int, initial: int) -> tqdm:
+    """Steps done, steps/s and ETA on stderr, redrawn at most once a second."""
+    stderr = ReaderMayLeave(sys.stderr)
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr)
