@@ -22,13 +22,14 @@ from soft_actor_critic.config import (
     Interrupted,
     PlotConfig,
     RunError,
+    SweepConfig,
     TrainConfig,
 )
 
 PROG = "soft-actor-critic"
 # The argparse type of each field annotation in config.py (a tuple takes one value per word).
 TYPES = {"int": int, "float": float, "str": str, "str | None": str, "tuple[int, ...]": int}
-TYPES |= {"tuple[int, ...] | None": int, "tuple[str, ...]": str}
+TYPES |= {"tuple[int, ...] | None": int, "tuple[str, ...]": str, "int | None": int}
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,15 +39,30 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
+def layer_widths(text: str) -> tuple[int, ...]:
+    """One --hidden-units value of a sweep: widths joined by commas, such as 256,256."""
+    try:
+        return tuple(int(width) for width in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of widths such as 256,256") from None
+
+
+def add_flags(parser: argparse.ArgumentParser, config_class: type, several: bool = False) -> None:
     """One argument per field of the config dataclass: `--field-name`, with the field's default, help
-    text and argparse options (config.flag); a field with no default is required, or positional if marked."""
+    text and argparse options (config.flag); a field with no default is required, or positional if marked.
+    With `several` (a sweep's grid), each flag but the switches and --directory takes one or more values."""
     for field in dataclasses.fields(config_class):
         options = dict(field.metadata)
         if field.type == "bool":
             options.setdefault("action", argparse.BooleanOptionalAction)
         else:
             options["type"] = TYPES[field.type]
+        if several and field.name == "run_name":
+            continue  # a sweep names its runs after their settings
+        if several and field.type != "bool" and field.name != "directory":
+            many = options.get("nargs") == "+"
+            options |= {"nargs": "+", "type": layer_widths if many else options["type"], "default": [field.default]}
+            options["metavar"] = "N,N" if many else None
         if options.pop("positional", False):
             parser.add_argument(field.name, **options)
         elif field.default is dataclasses.MISSING:
@@ -54,12 +70,14 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
                 f"--{field.name.replace('_', '-')}", required=True, default=argparse.SUPPRESS, **options
             )
         else:
-            parser.add_argument(f"--{field.name.replace('_', '-')}", default=field.default, **options)
+            parser.add_argument(f"--{field.name.replace('_', '-')}", **({"default": field.default} | options))
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = Parser(prog=PROG, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,plot}", parser_class=Parser)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{train,eval,plot,sweep}", parser_class=Parser
+    )
     # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
     options = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter, "allow_abbrev": False}
     train = commands.add_parser("train", help="train a new agent, or resume one", **options)
@@ -71,7 +89,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     add_flags(evaluate, EvalConfig)
     plot = commands.add_parser("plot", help="draw learning curves of runs into a PNG", **options)
     add_flags(plot, PlotConfig)
-    return parser, {"train": train, "eval": evaluate, "plot": plot}
+    sweep = commands.add_parser(
+        "sweep", help="train every combination of several values per train flag, here or on Ray", **options
+    )
+    add_flags(sweep, SweepConfig)
+    add_flags(sweep, TrainConfig, several=True)
+    return parser, {"train": train, "eval": evaluate, "plot": plot, "sweep": sweep}
 
 
 def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
@@ -92,8 +115,24 @@ def resumed_config(args: dict, given: set[str]) -> TrainConfig:
     return saved.resumed_with(flags | {"directory": args["directory"], "run_name": args["run_name"]})
 
 
-def run(command: str, config: TrainConfig | EvalConfig | PlotConfig, resume: bool = False) -> None:
-    if command == "train":
+def sweep_configs(args: dict) -> tuple[SweepConfig, dict[str, list]]:
+    """A sweep's own flags as its config, and the train flags as its grid: each field's list of values."""
+    own = {field.name for field in dataclasses.fields(SweepConfig)}
+    return SweepConfig(**{name: args[name] for name in own}), {name: args[name] for name in args if name not in own}
+
+
+def renamed(env_name: str) -> str:
+    if env_name in RENAMED_ENV_IDS:
+        print(f"note: gymnasium 1.x renamed {env_name} to {RENAMED_ENV_IDS[env_name]}; using it", file=sys.stderr)
+    return RENAMED_ENV_IDS.get(env_name, env_name)
+
+
+def run(command: str, config, resume: bool = False) -> None:
+    if command == "sweep":
+        from soft_actor_critic.sweep import sweep
+
+        sweep(*config)
+    elif command == "train":
         from soft_actor_critic.train import train
 
         train(config, resume)
@@ -113,13 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
     resume = args.pop("resume", False)
-    if args.get("env_name") in RENAMED_ENV_IDS:
-        renamed = RENAMED_ENV_IDS[args["env_name"]]
-        print(f"note: gymnasium 1.x renamed {args['env_name']} to {renamed}; using {renamed}", file=sys.stderr)
-        args["env_name"] = renamed
+    if isinstance(args.get("env_name"), str):
+        args["env_name"] = renamed(args["env_name"])
+    elif args.get("env_name"):  # a sweep's several
+        args["env_name"] = [renamed(env_name) for env_name in args["env_name"]]
     try:
         if resume:
             config = resumed_config(args, given_flags(commands["train"], argv))
+        elif command == "sweep":
+            config = sweep_configs(args)
         else:
             config = {"train": TrainConfig, "eval": EvalConfig, "plot": PlotConfig}[command](**args)
         run(command, config, resume)

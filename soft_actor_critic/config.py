@@ -49,13 +49,13 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _check_run_name(run_name: str | None) -> None:
+def _check_run_name(run_name: str | None, flag_name: str = "--run-name") -> None:
     if run_name is None:
         return
-    _require(run_name.strip() != "", "--run-name must not be empty")
+    _require(run_name.strip() != "", f"{flag_name} must not be empty")
     _require(
         "/" not in run_name and "\\" not in run_name and ".." not in run_name and run_name != ".",
-        f"--run-name {run_name!r} must be a plain folder name (no path separators or '..')",
+        f"{flag_name} {run_name!r} must be a plain folder name (no path separators or '..')",
     )
 
 
@@ -159,6 +159,28 @@ RESUME_FLAGS = ("num_steps", "checkpoint_every", "save_buffer", "device", "cuda_
 
 def _show(value) -> str:
     return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """How a sweep runs; what it runs is its grid, every train flag with one or several values."""
+
+    sweep_name: str = flag(help="the sweep's folder inside --directory: its run folders, manifest and summary")
+    workers: int | None = flag(
+        None, "runs at once on this machine, each with cores/workers threads; None: one per core"
+    )
+    ray_address: str | None = flag(
+        None,
+        "run the grid on Ray: auto (the cluster this machine is in), host:port or ray://... (that cluster), or "
+        "local (a private Ray instance here); on several machines, --directory must be shared by every node",
+    )
+    summary: bool = flag(
+        False, "print the summary table of the sweep's finished runs, train nothing", action="store_true"
+    )
+
+    def __post_init__(self) -> None:
+        _check_run_name(self.sweep_name, "--sweep-name")
+        _require(self.workers is None or self.workers > 0, f"--workers must be positive, got {self.workers}")
 
 
 @dataclass(frozen=True)

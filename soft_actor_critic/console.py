@@ -42,7 +42,17 @@ def say(text: str) -> None:
     tqdm.write(text, file=ReaderMayLeave(sys.stdout))
 
 
+step_counter = None  # in a sweep's worker: whatever its add(n) is, it counts the steps of all the sweep's runs
+
+
+class Bar(tqdm):
+    def update(self, n: int = 1):
+        if step_counter is not None:
+            step_counter.add(n)
+        return super().update(n)
+
+
 def progress_bar(total: int, initial: int) -> tqdm:
     """Steps done, steps/s and ETA on stderr, redrawn at most once a second."""
     stderr = ReaderMayLeave(sys.stderr)
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr)
+    return Bar(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr)

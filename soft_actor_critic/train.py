@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import shlex
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -234,6 +235,9 @@ def stop_signals() -> Iterator[StopRequest]:
             raise KeyboardInterrupt
         request.signum = signum
 
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may handle signals
+        yield request
+        return
     # A signal someone chose to ignore (a background job's SIGINT) stays ignored.
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     for signum, handler in previous.items():

@@ -1,0 +1,161 @@
+"""Sweeps end to end, with tiny runs: the grid, names, manifest, summary, continuing, refusals, a killed
+worker, Ctrl-C, and the Ray backend on a local Ray instance."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from soft_actor_critic.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "8,8", "--batch-size", "16", "--memory-size", "500"]
+TINY += ["--start-step", "100", "--num-steps", "150", "--eval-every", "150", "--eval-episodes", "1", "--device", "cpu"]
+
+
+def sweep(directory: Path, *flags: str) -> list[str]:
+    return ["sweep", "--sweep-name", "study", "--directory", str(directory), *TINY, *flags]
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
+
+
+def summary(sweep_dir: Path) -> list[dict]:
+    with open(sweep_dir / "summary.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_grid_of_runs_named_by_their_settings_with_a_manifest_and_a_summary(tmp_path, capsys):
+    assert main(sweep(tmp_path, "--seed", "1", "2", "--learning-rate", "0.001", "0.003", "--workers", "2")) == 0
+    sweep_dir = tmp_path / "study"
+    names = {"learning-rate=0.001_seed=1", "learning-rate=0.001_seed=2"}
+    names |= {"learning-rate=0.003_seed=1", "learning-rate=0.003_seed=2"}
+    assert {path.name for path in sweep_dir.iterdir() if (path / "config.json").is_file()} == names
+    for name in names:
+        config = json.loads((sweep_dir / name / "config.json").read_text())
+        assert f"learning-rate={config['learning_rate']}_seed={config['seed']}" == name
+        assert checkpoint_step(sweep_dir / name) == 150 and (sweep_dir / "logs" / f"{name}.log").is_file()
+    grid = json.loads((sweep_dir / "sweep.json").read_text())["grid"]
+    assert grid["seed"] == [1, 2] and grid["learning_rate"] == [0.001, 0.003] and grid["hidden_units"] == [[8, 8]]
+    rows = summary(sweep_dir)
+    assert [row["setting"] for row in rows] == ["learning-rate=0.001", "learning-rate=0.003"]
+    for row in rows:
+        assert row["seeds"] == "2" and len(row["per_seed"].split(" / ")) == 2
+        finals = [float(value) for value in row["per_seed"].split(" / ")]
+        assert float(row["mean"]) == pytest.approx(sum(finals) / 2, abs=0.06)
+        assert float(row["iqm_low"]) <= float(row["iqm"]) <= float(row["iqm_high"])
+    printed = capsys.readouterr().out
+    assert "| learning-rate=0.001 | 2 of 2 |" in printed
+
+    # The same command again trains nothing; --summary alone prints the table again.
+    before = {name: (sweep_dir / name / "checkpoint.pt").stat().st_mtime_ns for name in names}
+    assert main(sweep(tmp_path, "--seed", "1", "2", "--learning-rate", "0.001", "0.003")) == 0
+    assert "4 runs, 4 finished already" in capsys.readouterr().out
+    assert {name: (sweep_dir / name / "checkpoint.pt").stat().st_mtime_ns for name in names} == before
+    assert main(["sweep", "--sweep-name", "study", "--directory", str(tmp_path), "--summary"]) == 0
+    assert "| learning-rate=0.003 | 2 of 2 |" in capsys.readouterr().out
+
+
+def test_another_grid_in_the_same_sweep_is_refused(tmp_path, capsys):
+    assert main(sweep(tmp_path, "--seed", "1")) == 0
+    manifest = (tmp_path / "study" / "sweep.json").read_text()
+    capsys.readouterr()
+    assert main(sweep(tmp_path, "--seed", "1", "2")) == 1
+    error = capsys.readouterr().err
+    assert "sweep of another grid (--seed [1] there, [1, 2] now)" in error and error.count("\n") == 1
+    assert (tmp_path / "study" / "sweep.json").read_text() == manifest
+    assert not (tmp_path / "study" / "seed=2").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--batch-size", "16", "0"], "--batch-size must be positive"),
+        (["--seed", "1", "1"], "--seed lists a value twice"),
+        (["--hidden-units", "8,x"], "not a list of widths"),
+        (["--sweep-name", "a/b"], "--sweep-name 'a/b' must be a plain folder name"),
+    ],
+)
+def test_bad_values_are_refused_before_anything_starts(flags, words, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*sweep(tmp_path), *flags])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert words in error and error.count("\n") == 1
+    assert not (tmp_path / "study").exists()
+
+
+def test_several_layer_widths_and_envs_name_the_runs(tmp_path):
+    flags = ["--hidden-units", "8,8", "16", "--env-name", "Pendulum-v1", "MountainCarContinuous-v0"]
+    assert main([*sweep(tmp_path), *flags, "--num-steps", "120", "--eval-every", "0"]) == 0
+    runs = {path.name for path in (tmp_path / "study").iterdir() if (path / "config.json").is_file()}
+    assert runs == {
+        f"{env}_hidden-units={units}" for env in ("Pendulum-v1", "MountainCarContinuous-v0") for units in ("8,8", "16")
+    }
+
+
+def start_sweep(directory: Path, *flags: str) -> subprocess.Popen:
+    argv = sweep(directory, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
+    return subprocess.Popen([sys.executable, "-m", "soft_actor_critic", *argv], cwd=ROOT, stderr=subprocess.PIPE)
+
+
+def wait_for(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def workers(pid: int) -> list[int]:
+    """The sweep's worker processes: its children started by multiprocessing's spawn (Linux /proc)."""
+    children = [int(task) for task in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [child for child in children if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text()]
+
+
+def test_a_killed_worker_costs_its_run_one_checkpoint_and_the_same_command_finishes_it(tmp_path, capsys):
+    process = start_sweep(tmp_path, "--seed", "1", "2", "--workers", "2")
+    runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
+    wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs) and len(workers(process.pid)) == 2)
+    time.sleep(0.5)  # past the checkpoint, so that the killed run has curves to purge
+    os.kill(workers(process.pid)[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1 and "did not finish; the same command continues them" in stderr.decode()
+    argv = sweep(tmp_path, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", "--seed", "1", "2")
+    assert main(argv) == 0
+    for seed in (1, 2):
+        run = tmp_path / "study" / f"seed={seed}"
+        assert checkpoint_step(run) == 3000
+        events = EventAccumulator(str(run))
+        events.Reload()
+        assert [event.step for event in events.Scalars("time/sps")] == list(range(250, 3001, 250))
+
+
+def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(tmp_path):
+    process = start_sweep(tmp_path, "--seed", "1", "2", "3", "--workers", "2")
+    wait_for(lambda: "running" in process.stderr.read1().decode())  # the sweep's progress bar is up
+    time.sleep(3)  # the workers have started their runs
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    message = stderr.decode().strip().splitlines()[-1]
+    assert "continue with: soft-actor-critic sweep --sweep-name study" in message
+    started = [path for path in (tmp_path / "study").iterdir() if (path / "checkpoint.pt").is_file()]
+    assert started and all(0 < checkpoint_step(run) < 3000 for run in started)
+    assert not (tmp_path / "study" / "seed=3").exists()  # queued, never started
+
+
+def test_ray_backend_on_a_local_instance(tmp_path, capsys):
+    pytest.importorskip("ray")
+    assert main(sweep(tmp_path, "--seed", "1", "2", "--ray-address", "local")) == 0
+    for seed in (1, 2):
+        assert checkpoint_step(tmp_path / "study" / f"seed={seed}") == 150
+    assert [row["seeds"] for row in summary(tmp_path / "study")] == ["2"]
