@@ -21,6 +21,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -47,13 +48,16 @@ def sweep(config: SweepConfig, grid: dict) -> None:
         summarize(sweep_dir, expand(read_manifest(sweep_dir), sweep_dir))
         return
     runs = expand(grid, sweep_dir)
+    if config.ray_address:  # before anything is written: a wrong address leaves no sweep folder behind
+        check_ray(config.ray_address)
     write_manifest(sweep_dir, grid)
-    todo = [run for run in runs if (checkpoint_step(run) or 0) < run.num_steps]
+    done = [min(checkpoint_step(run) or 0, run.num_steps) for run in runs]  # each checkpoint read once
+    todo = [run for run, steps in zip(runs, done) if steps < run.num_steps]
     console.say(f"sweep {sweep_dir}: {len(runs)} runs, {len(runs) - len(todo)} finished already")
     if todo:
         start = time.perf_counter()
         backend = run_on_ray if config.ray_address else run_locally
-        backend(todo, config, sweep_dir, sum(run.num_steps for run in runs), sum(map(steps_done, runs)))
+        backend(todo, config, sweep_dir, sum(run.num_steps for run in runs), sum(done))
         console.say(f"sweep {sweep_dir}: trained in {(time.perf_counter() - start) / 60:.1f} min")
     summarize(sweep_dir, runs)
 
@@ -81,19 +85,26 @@ def text(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
+def saved_grid(path: Path) -> dict:
+    """The grid in a sweep's manifest, as JSON holds it (lists for tuples); a damaged file is a RunError."""
+    try:
+        grid = json.loads(path.read_text())["grid"]
+        if not isinstance(grid, dict):
+            raise TypeError(f"its grid is a {type(grid).__name__}, not a dict")
+        return grid
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunError(f"{path} is not a valid sweep manifest: {first_line(error)}") from None
+
+
 def read_manifest(sweep_dir: Path) -> dict:
     """The grid a sweep was run with, as expand() takes it."""
     path = sweep_dir / MANIFEST_FILE
     if not path.is_file():
         raise RunError(f"{sweep_dir} is not a sweep (no {MANIFEST_FILE}): run the sweep first")
-    try:
-        grid = json.loads(path.read_text())["grid"]
-        return {
-            name: [tuple(v) if isinstance(v, list) else v for v in values] if isinstance(values, list) else values
-            for name, values in grid.items()
-        }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise RunError(f"{path} is not a valid sweep manifest: {first_line(error)}") from None
+    return {
+        name: [tuple(v) if isinstance(v, list) else v for v in values] if isinstance(values, list) else values
+        for name, values in saved_grid(path).items()
+    }
 
 
 def write_manifest(sweep_dir: Path, grid: dict) -> None:
@@ -101,10 +112,7 @@ def write_manifest(sweep_dir: Path, grid: dict) -> None:
     manifest = {name: json.loads(json.dumps(values)) for name, values in grid.items() if name != "directory"}
     path = sweep_dir / MANIFEST_FILE
     if path.is_file():
-        try:
-            saved = json.loads(path.read_text())["grid"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise RunError(f"{path} is not a valid sweep manifest: {first_line(error)}") from None
+        saved = saved_grid(path)
         for name, values in manifest.items():
             if name not in HOW_RUN and saved.get(name) != values:
                 flag = f"--{name.replace('_', '-')}"
@@ -127,16 +135,13 @@ def checkpoint_step(run: TrainConfig) -> int | None:
     return int(load_checkpoint(run_dir)["step"]) if (run_dir / CHECKPOINT_FILE).is_file() else None
 
 
-def steps_done(run: TrainConfig) -> int:
-    return min(checkpoint_step(run) or 0, run.num_steps)
-
-
 def train_run(run: TrainConfig, counter=None) -> tuple[str, float, str]:
     """Train or continue one run of a sweep, its output going to <sweep>/logs/<run>.log; returns its
     name, how long it trained, and how it ended: "finished", "interrupted" or the error it stopped on."""
-    from soft_actor_critic.train import train  # in the worker: torch loads there, with its share of threads
+    from soft_actor_critic.train import train  # gymnasium and the training code load in the worker only
 
-    console.step_counter = counter if counter is not None else console.step_counter
+    if counter is not None:
+        console.step_counter = counter
     run_dir = Path(run.directory) / run.run_name
     step = checkpoint_step(run)
     if step is not None and step >= run.num_steps:
@@ -208,7 +213,7 @@ def run_locally(runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, t
     workers = min(config.workers or cores, len(runs))
     threads = max(1, cores // workers)
     console.say(f"{len(runs)} runs to train, {workers} at a time, each with {threads} thread{'s' * (threads > 1)}")
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: torch starts with its share of threads
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per run: no threads or CUDA state inherited
     count, queue, running, outcomes = context.Value("q", 0), list(runs), {}, {}
     pids = lambda: [process.pid for process, _ in running.values()]  # noqa: E731
     with stop_requests(pids) as stop, console.progress_bar(total, done) as bar:
@@ -236,10 +241,8 @@ def outcome_of(exitcode: int) -> str:
 def run_on_ray(runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, total: int, done: int) -> None:
     """Each run is one Ray task with one CPU (and a share of the GPUs on a cluster that has some); a task
     whose worker or node dies is retried, and it resumes from the run's checkpoint."""
-    try:
-        import ray
-    except ImportError:
-        raise RunError("--ray-address needs Ray: pip install -r requirements-ray.txt") from None
+    import ray
+
     options = {"num_cpus": os.cpu_count()} if config.ray_address == "local" else {"address": config.ray_address}
     package_parent = str(Path(__file__).resolve().parent.parent)  # where the workers import this package from
     runtime_env = {
@@ -261,6 +264,24 @@ def run_on_ray(runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, to
             follow_ray(ray, pending, len(runs), total, done, lambda: ray.get(count.value.remote()), stop, sweep_dir)
     finally:
         ray.shutdown()
+
+
+def check_ray(address: str, seconds: float = 10.0) -> None:
+    """A RunError unless Ray is installed and a host:port (or ray://host:port) address answers a TCP
+    connection: ray.init itself goes on retrying a wrong address for minutes."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise RunError("--ray-address needs Ray: pip install -r requirements-ray.txt") from None
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not (host and port.isdigit()):
+        raise RunError(f"--ray-address {address} is none of auto, local, host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise RunError(f"cannot reach Ray at {address}: {error.strerror or first_line(error)}") from None
 
 
 class RayCount:

@@ -1,6 +1,7 @@
 """Sweeps end to end, with tiny runs: the grid, names, manifest, summary, continuing, refusals, a killed
 worker, Ctrl-C, and the Ray backend on a local Ray instance."""
 
+import contextlib
 import csv
 import json
 import os
@@ -103,9 +104,23 @@ def test_several_layer_widths_and_envs_name_the_runs(tmp_path):
     }
 
 
-def start_sweep(directory: Path, *flags: str) -> subprocess.Popen:
-    argv = sweep(directory, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
-    return subprocess.Popen([sys.executable, "-m", "soft_actor_critic", *argv], cwd=ROOT, stderr=subprocess.PIPE)
+@pytest.fixture
+def start_sweep():
+    """Starts a sweep in a process group of its own; whatever is left of it is killed after the test,
+    workers included, so that a failed test leaves no training behind."""
+    processes = []
+
+    def start(directory: Path, *flags: str) -> subprocess.Popen:
+        argv = sweep(directory, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
+        command = [sys.executable, "-m", "soft_actor_critic", *argv]
+        processes.append(subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True))
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_for(condition, timeout: float = 120) -> None:
@@ -121,7 +136,7 @@ def workers(pid: int) -> list[int]:
     return [child for child in children if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text()]
 
 
-def test_a_killed_worker_costs_its_run_one_checkpoint_and_the_same_command_finishes_it(tmp_path, capsys):
+def test_a_killed_worker_costs_its_run_one_checkpoint_and_the_same_command_finishes_it(start_sweep, tmp_path):
     process = start_sweep(tmp_path, "--seed", "1", "2", "--workers", "2")
     runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
     wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs) and len(workers(process.pid)) == 2)
@@ -139,7 +154,7 @@ def test_a_killed_worker_costs_its_run_one_checkpoint_and_the_same_command_finis
         assert [event.step for event in events.Scalars("time/sps")] == list(range(250, 3001, 250))
 
 
-def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(tmp_path):
+def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_sweep, tmp_path):
     process = start_sweep(tmp_path, "--seed", "1", "2", "3", "--workers", "2")
     wait_for(lambda: "running" in process.stderr.read1().decode())  # the sweep's progress bar is up
     time.sleep(3)  # the workers have started their runs
@@ -159,3 +174,12 @@ def test_ray_backend_on_a_local_instance(tmp_path, capsys):
     for seed in (1, 2):
         assert checkpoint_step(tmp_path / "study" / f"seed={seed}") == 150
     assert [row["seeds"] for row in summary(tmp_path / "study")] == ["2"]
+
+
+@pytest.mark.parametrize(("address", "words"), [("justtext", "none of auto, local"), ("127.0.0.1:1", "cannot reach")])
+def test_a_wrong_ray_address_is_one_line_and_writes_nothing(address, words, tmp_path, capsys):
+    pytest.importorskip("ray")
+    assert main(sweep(tmp_path, "--ray-address", address)) == 1
+    error = capsys.readouterr().err
+    assert words in error and error.count("\n") == 1
+    assert not (tmp_path / "study").exists()
