@@ -273,8 +273,18 @@ def check_ray(address: str, seconds: float = 10.0) -> None:
         import ray  # noqa: F401
     except ImportError:
         raise RunError("--ray-address needs Ray: pip install -r requirements-ray.txt") from None
-    if address in ("local", "auto"):
+    if address == "local":
         return
+    if address == "auto":  # Ray's own lookup: RAY_ADDRESS, else the cluster `ray start` last started here
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        try:
+            address = canonicalize_bootstrap_address_or_die("auto")
+        except ConnectionError:
+            raise RunError(
+                "--ray-address auto found no running Ray cluster: start one with `ray start --head`, "
+                "or give its host:port"
+            ) from None
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not (host and port.isdigit()):
         raise RunError(f"--ray-address {address} is none of auto, local, host:port or ray://host:port")

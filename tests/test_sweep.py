@@ -176,9 +176,15 @@ def test_ray_backend_on_a_local_instance(tmp_path, capsys):
     assert [row["seeds"] for row in summary(tmp_path / "study")] == ["2"]
 
 
-@pytest.mark.parametrize(("address", "words"), [("justtext", "none of auto, local"), ("127.0.0.1:1", "cannot reach")])
-def test_a_wrong_ray_address_is_one_line_and_writes_nothing(address, words, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [("justtext", "none of auto, local"), ("127.0.0.1:1", "cannot reach"), ("auto", "no running Ray cluster")],
+)
+def test_a_wrong_ray_address_is_one_line_and_writes_nothing(address, words, tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if address == "auto" and Path("/tmp/ray/ray_current_cluster").exists():
+        pytest.skip("this machine has a Ray cluster started by `ray start`")
     assert main(sweep(tmp_path, "--ray-address", address)) == 1
     error = capsys.readouterr().err
     assert words in error and error.count("\n") == 1
