@@ -282,7 +282,7 @@ def check_ray(address: str, seconds: float = 10.0) -> None:
             address = canonicalize_bootstrap_address_or_die("auto")
         except ConnectionError:
             raise RunError(
-                "--ray-address auto found no running Ray cluster: start one with `ray start --head`, "
+                "--ray-address auto found no running Ray cluster: start one with 'ray start --head', "
                 "or give its host:port"
             ) from None
     host, _, port = address.removeprefix("ray://").rpartition(":")
