@@ -253,7 +253,8 @@ def run_on_ray(runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, to
             **options, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
         )
     except Exception as error:  # ConnectionError, ValueError, RuntimeError...: Ray's own, in one line
-        raise RunError(f"cannot start or join Ray at {config.ray_address}: {first_line(error)}") from None
+        hint = "" if config.ray_address == "local" or "RAY_AUTH_MODE" in os.environ else TOKEN_HINT
+        raise RunError(f"cannot start or join Ray at {config.ray_address}: {first_line(error)}{hint}") from None
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
         gpu_share = min(1.0, gpus / len(runs)) if gpus and runs[0].device != "cpu" else 0
@@ -264,6 +265,10 @@ def run_on_ray(runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, to
             follow_ray(ray, pending, len(runs), total, done, lambda: ray.get(count.value.remote()), stop, sweep_dir)
     finally:
         ray.shutdown()
+
+
+# A Ray 2.60 cluster may require its token; the driver sends ~/.ray/auth_token to a host:port only when told to.
+TOKEN_HINT = "; a cluster with token authentication needs RAY_AUTH_MODE=token (and its token in ~/.ray/auth_token)"
 
 
 def check_ray(address: str, seconds: float = 10.0) -> None:
@@ -404,7 +409,7 @@ def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
     for name, members in settings.items():
         finals = [final_eval(run) for run in members]
         finals = np.array([value for value in finals if value is not None])
-        row = {"setting": name, "seeds": len(finals), "of": len(members)}
+        row = {"setting": name, "seeds": len(finals), "of": len(members), "evals": members[0].eval_every > 0}
         if len(finals):
             row |= {"mean": finals.mean(), "std": finals.std(), "iqm": stats.trim_mean(finals, 0.25)}
             low, high = iqm_interval(finals, stats)
@@ -449,7 +454,7 @@ SUMMARY_COLUMNS = ("setting", "seeds", "of", "mean", "std", "iqm", "iqm_low", "i
 
 def write_summary(path: Path, rows: list[dict]) -> None:
     text_file = io.StringIO()
-    writer = csv.DictWriter(text_file, SUMMARY_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(text_file, SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     write_atomically(path, lambda file: file.write(text_file.getvalue().encode()))
@@ -460,7 +465,8 @@ def print_summary(rows: list[dict], path: Path) -> None:
     print("|---|---:|---|---|---|---:|")
     for row in rows:
         if not row["seeds"]:
-            print(f"| {row['setting']} | 0 of {row['of']} | not finished | | | |")
+            missing = "not finished" if row["evals"] else "no evals (--eval-every 0)"
+            print(f"| {row['setting']} | 0 of {row['of']} | {missing} | | | |")
             continue
         iqm = f"{row['iqm']:.1f} [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]"
         print(

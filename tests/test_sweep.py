@@ -95,9 +95,10 @@ def test_bad_values_are_refused_before_anything_starts(flags, words, tmp_path, c
     assert not (tmp_path / "study").exists()
 
 
-def test_several_layer_widths_and_envs_name_the_runs(tmp_path):
+def test_several_layer_widths_and_envs_name_the_runs(tmp_path, capsys):
     flags = ["--hidden-units", "8,8", "16", "--env-name", "Pendulum-v1", "MountainCarContinuous-v0"]
     assert main([*sweep(tmp_path), *flags, "--num-steps", "120", "--eval-every", "0"]) == 0
+    assert capsys.readouterr().out.count("| 0 of 1 | no evals (--eval-every 0) |") == 4  # finished, yet no eval
     runs = {path.name for path in (tmp_path / "study").iterdir() if (path / "config.json").is_file()}
     assert runs == {
         f"{env}_hidden-units={units}" for env in ("Pendulum-v1", "MountainCarContinuous-v0") for units in ("8,8", "16")
