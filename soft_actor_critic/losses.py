@@ -39,5 +39,11 @@ def policy_loss(log_probs: torch.Tensor, q_min: torch.Tensor, alpha: torch.Tenso
 
 
 def temperature_loss(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_entropy: float) -> torch.Tensor:
-    """J(alpha) = E[-alpha log pi(a|s) - alpha H_target]   (eq. 18); only alpha gets a gradient."""
-    return -(log_alpha.exp() * (log_probs.detach() + target_entropy)).mean()
+    """J = E[-log_alpha (log pi(a|s) + H_target)]: eq. 18 with log alpha, the variable optimized, in place
+    of alpha, as in the authors' code (softlearning) and SB3; only log_alpha gets a gradient.
+
+    Its gradient, -E[log pi + H_target], is the same at any alpha; eq. 18's own, -alpha E[log pi +
+    H_target], shrinks with alpha, so Adam's step would lag whenever alpha falls faster than Adam's
+    running moments follow. Both forms learned alike over 10 Pendulum seeds (README, "Temperature update").
+    """
+    return -(log_alpha * (log_probs.detach() + target_entropy)).mean()

@@ -29,13 +29,15 @@ def test_policy_loss_by_hand():
     torch.testing.assert_close(losses.policy_loss(log_probs, q_min, torch.tensor(0.2)), torch.tensor(-0.9))
 
 
-def test_temperature_loss_by_hand_and_its_gradient_direction():
-    log_alpha = torch.tensor(math.log(2.0), requires_grad=True)
-    log_probs = torch.tensor([1.0, 3.0], requires_grad=True)
-    loss = losses.temperature_loss(log_alpha, log_probs, target_entropy=-1.0)
-    # -(2 * mean(1 - 1, 3 - 1)) = -2; alpha = 2 shows that alpha multiplies the target entropy too
-    torch.testing.assert_close(loss, torch.tensor(-2.0))
-    loss.backward()
-    # entropy (-log pi = -2) is below the target (-1): the loss pushes alpha up, d/dlog_alpha = -2 * 1
-    torch.testing.assert_close(log_alpha.grad, torch.tensor(-2.0))
+def test_temperature_loss_and_its_gradient_by_hand():
+    log_probs = torch.tensor([1.0, 3.0], requires_grad=True)  # log pi + H_target = 0 and 2 with H_target = -1
+    for alpha in (2.0, 0.5):
+        log_alpha = torch.tensor(math.log(alpha), requires_grad=True)
+        loss = losses.temperature_loss(log_alpha, log_probs, target_entropy=-1.0)
+        # -log_alpha * mean(0, 2) = -log(alpha); eq. 18's literal -alpha * mean(0, 2) would be -alpha
+        torch.testing.assert_close(loss, torch.tensor(-math.log(alpha)))
+        loss.backward()
+        # d/dlog_alpha = -mean(log pi + H_target) = -1 at every alpha (eq. 18's gradient would be -alpha):
+        # the entropy (-2) is below the target (-1), so a descent step raises alpha
+        torch.testing.assert_close(log_alpha.grad, torch.tensor(-1.0))
     assert log_probs.grad is None
