@@ -1,0 +1,249 @@
+"""Sample efficiency against Stable-Baselines3: both trained on the same seeds with the same
+hyperparameters and evaluated the same way, at several step budgets of one env.
+
+    pip install -r requirements-bench.txt
+    python3 benchmarks/learning.py --env-name Pendulum-v1 --budgets 5000 10000 20000 --eval-every 1000
+    python3 benchmarks/learning.py --env-name HalfCheetah-v5 --budgets 100000 --seeds 1 2 3 4
+    python3 benchmarks/learning.py --env-name LunarLanderContinuous-v3 --budgets 100000 300000 --seeds 1 2 3 4 5 6
+
+This project trains by `sweep` (<directory>/<label>/<env>, run folders seed=<S>) with the seed's defaults:
+256-256 networks, batch 256, 1000 random steps, lr 3e-4, tau 0.005, gamma 0.99, alpha starting at 0.2
+and tuned. SB3 2.9.2's SAC gets the same (ent_coef="auto_0.2"), one process per core with one torch
+thread each, and its evals go to <directory>/sb3/<env>/seed=<S>/eval.csv. Both are evaluated every
+--eval-every steps by the same code: 10 episodes with deterministic actions, the first reset seeded with
+the run's eval seed (Seeds.of(seed).eval_env), so a seed's two runs play the same episodes.
+
+It prints, per budget, each seed's eval return, the mean, and the interquartile mean with a 95% bootstrap
+confidence interval over seeds, and draws the curves to docs/learning_<env>.png. Stopped and started
+again, it continues: the sweep from its checkpoints, SB3 from its own (model and replay buffer every
+--checkpoint-every steps; a resumed SB3 run continues with fresh random streams). --compare adds runs of
+another label already on disk, such as those of an older commit, to the table and the figure; --only
+trains one side, or none. Seeds in a multiple of the cores keep every core busy to the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from soft_actor_critic.runs import read_eval_rows, write_eval_rows  # noqa: E402  (after the path that finds it)
+
+CLI = [sys.executable, "-m", "soft_actor_critic"]
+SB3 = "sb3"
+
+
+def train_ours(args: argparse.Namespace) -> None:
+    command = ["sweep", "--directory", str(Path(args.directory) / args.label), "--sweep-name", args.env_name]
+    command += ["--env-name", args.env_name, "--num-steps", str(max(args.budgets))]
+    command += ["--eval-every", str(args.eval_every), "--seed", *map(str, args.seeds)]
+    print("$ python3 soft_actor_critic " + " ".join(command), flush=True)
+    if subprocess.run([*CLI, *command], cwd=ROOT).returncode:
+        sys.exit("the sweep did not finish; its error is above, and the same command continues it")
+
+
+def train_sb3(args: argparse.Namespace) -> None:
+    cores = len(os.sched_getaffinity(0))
+    settings = (max(args.budgets), args.eval_every, args.checkpoint_every, args.directory)
+    print(f"SB3: {len(args.seeds)} runs, {cores} at once with one torch thread each", flush=True)
+    with ProcessPoolExecutor(cores, mp_context=get_context("spawn"), initializer=one_thread) as pool:
+        runs = [pool.submit(sb3_run, args.env_name, seed, *settings) for seed in args.seeds]
+        for seed, returns in zip(args.seeds, (run.result() for run in runs)):
+            print(f"SB3 seed {seed}: eval return {returns:.1f} at step {max(args.budgets)}", flush=True)
+
+
+def one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str) -> float:
+    """One SB3 run, evaluated every eval_every steps; picks up from its checkpoint; the last eval's return."""
+    import torch
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from soft_actor_critic.checkpoints import Seeds
+    from soft_actor_critic.environment import make_env
+    from soft_actor_critic.evaluate import deterministic_returns
+
+    run_dir = Path(directory) / SB3 / env_name / f"seed={seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model_path, buffer_path = run_dir / "model.zip", run_dir / "replay_buffer.pkl"
+    if model_path.is_file() and buffer_path.is_file():
+        model = SAC.load(model_path, env=make_env(env_name), device="cpu")
+        model.load_replay_buffer(buffer_path)
+    else:
+        model = SAC(
+            "MlpPolicy",
+            make_env(env_name),
+            learning_rate=3e-4,
+            buffer_size=1_000_000,
+            learning_starts=1000,
+            batch_size=256,
+            tau=0.005,
+            gamma=0.99,
+            ent_coef="auto_0.2",
+            policy_kwargs={"net_arch": [256, 256]},
+            device="cpu",
+            seed=seed,
+        )
+    rows = [row for row in read_eval_rows(run_dir) if row["step"] <= model.num_timesteps]
+
+    class Policy(torch.nn.Module):
+        """SB3's policy behind the interface that `deterministic_returns` drives."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.sb3_policy = model.policy
+
+        def act(self, observations: torch.Tensor, deterministic: bool) -> torch.Tensor:
+            return torch.as_tensor(model.predict(observations.numpy(), deterministic=deterministic)[0])
+
+    class Evaluations(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.env, self.policy = make_env(env_name), Policy()
+
+        def _on_step(self) -> bool:
+            step = self.num_timesteps
+            if step % eval_every == 0:
+                returns = deterministic_returns(self.env, self.policy, 10, Seeds.of(seed).eval_env)
+                rows.append({"step": step, "return_mean": np.mean(returns), "return_std": np.std(returns)})
+                rows[-1]["episodes"] = len(returns)
+                write_eval_rows(run_dir, rows)
+            if step % checkpoint_every == 0 and step < num_steps:
+                model.save(model_path)
+                model.save_replay_buffer(buffer_path)
+            return True
+
+    if model.num_timesteps < num_steps:
+        model.learn(num_steps - model.num_timesteps, callback=Evaluations(), reset_num_timesteps=False)
+        model_path.unlink(missing_ok=True)
+        buffer_path.unlink(missing_ok=True)  # done: the evals are what it leaves
+    return rows[-1]["return_mean"]
+
+
+def returns_at(run_dirs: list[Path], budgets: list[int]) -> dict[int, dict[int, float]]:
+    """{budget: {seed: eval return at that step}}; a run without that eval yet is left out."""
+    table = {budget: {} for budget in budgets}
+    for run_dir in run_dirs:
+        seed = int(run_dir.name.removeprefix("seed="))
+        for row in read_eval_rows(run_dir):
+            if row["step"] in table:
+                table[row["step"]][seed] = row["return_mean"]
+    return table
+
+
+def temperatures(run_dirs: list[Path], budgets: list[int]) -> dict[int, float]:
+    """{budget: the median over seeds of the last train/alpha logged to TensorBoard by that step}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged = {budget: [] for budget in budgets}
+    for run_dir in filter(Path.is_dir, run_dirs):
+        events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        events.Reload()
+        if "train/alpha" not in events.Tags()["scalars"]:
+            continue
+        alphas = events.Scalars("train/alpha")
+        for budget in budgets:
+            before = [event.value for event in alphas if event.step <= budget]
+            if before:
+                logged[budget].append(before[-1])
+    return {budget: float(np.median(values)) for budget, values in logged.items() if values}
+
+
+def iqm_with_interval(values: np.ndarray) -> tuple[float, float, float]:
+    from scipy import stats
+
+    from soft_actor_critic.sweep import iqm_interval
+
+    return (stats.trim_mean(values, 0.25), *iqm_interval(values, stats))
+
+
+def report(args: argparse.Namespace, labels: list[str]) -> None:
+    folders = {label: Path(args.directory) / label / args.env_name for label in labels}
+    runs = {label: [folder / f"seed={seed}" for seed in args.seeds] for label, folder in folders.items()}
+    tables = {label: returns_at(run_dirs, args.budgets) for label, run_dirs in runs.items()}
+    print(f"\n{args.env_name}: final deterministic eval (10 episodes) per seed {' '.join(map(str, args.seeds))}\n")
+    alphas = {label: temperatures(run_dirs, args.budgets) for label, run_dirs in runs.items() if label != SB3}
+    print("| steps | implementation | seeds | per seed | mean | IQM [95% CI] | α, median |")
+    print("|---:|---|---:|---|---:|---|---:|")
+    for budget in args.budgets:
+        for label in labels:
+            by_seed = tables[label][budget]
+            if not by_seed:
+                print(f"| {budget:,} | {label} | 0 | not run yet | | | |")
+                continue
+            values = np.array([by_seed[seed] for seed in sorted(by_seed)])
+            iqm, low, high = iqm_with_interval(values)
+            per_seed = " / ".join(f"{value:.0f}" for value in values)
+            alpha = alphas.get(label, {}).get(budget)
+            print(
+                f"| {budget:,} | {label} | {len(values)} | {per_seed} | {values.mean():.1f} "
+                f"| {iqm:.1f} [{low:.1f}, {high:.1f}] | {'' if alpha is None else f'{alpha:.3f}'} |"
+            )
+    draw(args, runs)
+
+
+def draw(args: argparse.Namespace, runs: dict[str, list[Path]]) -> None:
+    """Each label's seeds as thin lines, and their interquartile mean at every eval as a thick one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for (label, run_dirs), color in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        curves = [read_eval_rows(run_dir) for run_dir in run_dirs]
+        curves = [([row["step"] for row in rows], [row["return_mean"] for row in rows]) for rows in curves if rows]
+        if not curves:
+            continue
+        for steps, returns in curves:
+            axes.plot(steps, returns, color=color, alpha=0.2, linewidth=0.8)
+        common = min(len(steps) for steps, _ in curves)
+        steps = curves[0][0][:common]
+        iqm = stats.trim_mean(np.array([returns[:common] for _, returns in curves]), 0.25, axis=0)
+        axes.plot(steps, iqm, color=color, linewidth=2, label=f"{label}: IQM of {len(curves)} seeds")
+    axes.set(xlabel="env steps", ylabel="deterministic eval return", title=args.env_name)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    output = ROOT / "docs" / f"learning_{args.env_name}.png"
+    figure.savefig(output, dpi=100, bbox_inches="tight")
+    print(f"\nwrote {output}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env-name", required=True)
+    parser.add_argument("--budgets", type=int, nargs="+", required=True, help="env steps at which to compare")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 11)))
+    parser.add_argument("--eval-every", type=int, default=10_000, help="every budget must be a multiple of it")
+    parser.add_argument("--checkpoint-every", type=int, default=25_000, help="of the SB3 runs")
+    parser.add_argument("--directory", default="runs/learning")
+    parser.add_argument("--label", default="soft-actor-critic", help="the folder and the name of this project's runs")
+    parser.add_argument("--compare", nargs="+", default=[], help="labels of runs already in --directory to show too")
+    parser.add_argument("--only", choices=("ours", SB3, "none"), help="train only one side (none: just report)")
+    args = parser.parse_args()
+    if args.eval_every <= 0 or any(budget % args.eval_every for budget in args.budgets):
+        parser.error("--eval-every must be positive and divide every budget")
+    args.budgets.sort()
+    if args.only in (None, "ours"):
+        train_ours(args)
+    if args.only in (None, SB3):
+        train_sb3(args)
+    report(args, [args.label, *args.compare, SB3])
+
+
+if __name__ == "__main__":
+    main()

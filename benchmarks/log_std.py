@@ -1,0 +1,57 @@
+"""Does the policy's log-std bound ever bind? For each run folder, the log-std that its last policy gives
+on every state of its saved replay buffer, before the clamp to [LOG_STD_MIN, LOG_STD_MAX].
+
+    python3 benchmarks/log_std.py runs/learning/soft-actor-critic/Pendulum-v1/seed=*
+
+It prints, per run, the lowest, the 0.1% quantile, the median and the highest log-std over those states
+and action dimensions, and how many fall below -5 (CleanRL's lower bound) or outside this project's
+bounds. A bound that no state reaches leaves learning as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from soft_actor_critic.networks import LOG_STD_MAX, LOG_STD_MIN  # noqa: E402  (after the path that finds it)
+from soft_actor_critic.runs import load_checkpoint, load_train_config  # noqa: E402
+
+
+def raw_log_std(run_dir: Path) -> np.ndarray:
+    """The unclamped log-std of the run's checkpointed policy on its buffer's states: (states, action dims)."""
+    from soft_actor_critic.environment import make_env
+    from soft_actor_critic.evaluate import load_policy
+
+    config = load_train_config(run_dir)
+    policy, _ = load_policy(run_dir, config.hidden_units, make_env(config.env_name))
+    buffer_file = load_checkpoint(run_dir)["buffer_file"]
+    with np.load(run_dir / buffer_file, allow_pickle=False) as arrays:
+        observations = torch.as_tensor(arrays["observations"], dtype=torch.float32)
+    with torch.inference_mode():
+        return policy.net(observations).chunk(2, dim=-1)[1].numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    args = parser.parse_args()
+    print(f"bounds [{LOG_STD_MIN}, {LOG_STD_MAX}]\n")
+    print("| run | states | lowest | 0.1% | median | highest | below -5 | outside the bounds |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for run_dir in args.run_dirs:
+        values = raw_log_std(run_dir)
+        outside = np.mean((values < LOG_STD_MIN) | (values > LOG_STD_MAX))
+        low, quantile, median, high = values.min(), np.quantile(values, 0.001), np.median(values), values.max()
+        print(
+            f"| {run_dir} | {len(values)} | {low:.2f} | {quantile:.2f} | {median:.2f} | {high:.2f} "
+            f"| {np.mean(values < -5):.2%} | {outside:.2%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
