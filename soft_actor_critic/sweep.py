@@ -226,13 +226,18 @@ def run_locally(runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, t
             for name, (process, started) in list(running.items()):
                 if process.exitcode is not None:
                     del running[name]
-                    record(sweep_dir, outcomes, name, time.time() - started, outcome_of(process.exitcode))
+                    outcome = outcome_of(process.exitcode, stopping=stop.signum is not None)
+                    record(sweep_dir, outcomes, name, time.time() - started, outcome)
             bar.update(count.value + done - bar.n)
             bar.set_postfix(runs=f"{len(outcomes)} done, {len(running)} running, {len(queue)} queued", refresh=False)
     conclude(outcomes, len(runs), stop)
 
 
-def outcome_of(exitcode: int) -> str:
+def outcome_of(exitcode: int, stopping: bool) -> str:
+    """How a worker's run ended. The sweep's own SIGTERM, when asked to stop, can reach a worker before its
+    run has set up its handler: that run is interrupted (with no checkpoint, it starts over next time)."""
+    if stopping and exitcode == -signal.SIGTERM:
+        return "interrupted"
     if exitcode < 0:
         return f"error: killed by {signal.Signals(-exitcode).name}"
     return OUTCOMES.get(exitcode, "error")

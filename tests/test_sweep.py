@@ -5,6 +5,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,7 +115,9 @@ def start_sweep():
     def start(directory: Path, *flags: str) -> subprocess.Popen:
         argv = sweep(directory, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
         command = [sys.executable, "-m", "soft_actor_critic", *argv]
-        processes.append(subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True))
+        processes.append(
+            subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        )
         return processes[-1]
 
     yield start
@@ -157,8 +160,13 @@ def test_a_killed_worker_costs_its_run_one_checkpoint_and_the_same_command_finis
 
 def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_sweep, tmp_path):
     process = start_sweep(tmp_path, "--seed", "1", "2", "3", "--workers", "2")
-    wait_for(lambda: "running" in process.stderr.read1().decode())  # the sweep's progress bar is up
-    time.sleep(3)  # the workers have started their runs
+    output = bytearray()
+
+    def training() -> bool:  # the sweep's bar counts the runs' steps: a run is in its training loop
+        output.extend(process.stderr.read1())
+        return re.search(rb"\| *[1-9][0-9]*/[0-9]+ \[", bytes(output)) is not None
+
+    wait_for(training)
     os.kill(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
@@ -167,6 +175,15 @@ def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_swe
     started = [path for path in (tmp_path / "study").iterdir() if (path / "checkpoint.pt").is_file()]
     assert started and all(0 < checkpoint_step(run) < 3000 for run in started)
     assert not (tmp_path / "study" / "seed=3").exists()  # queued, never started
+
+
+def test_ctrl_c_while_the_workers_start_is_an_interruption_not_an_error(start_sweep, tmp_path):
+    process = start_sweep(tmp_path, "--seed", "1", "2", "--workers", "2")
+    wait_for(lambda: len(workers(process.pid)) == 2)  # spawned, still importing torch
+    os.kill(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "continue with:" in stderr.decode()
+    assert "stopped on an error" not in stdout.decode()
 
 
 def test_ray_backend_on_a_local_instance(tmp_path, capsys):
