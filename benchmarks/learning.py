@@ -66,6 +66,26 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def sb3_sac(env, seed: int):
+    """SB3's SAC on the CPU with this project's defaults."""
+    from stable_baselines3 import SAC
+
+    return SAC(
+        "MlpPolicy",
+        env,
+        learning_rate=3e-4,
+        buffer_size=1_000_000,
+        learning_starts=1000,
+        batch_size=256,
+        tau=0.005,
+        gamma=0.99,
+        ent_coef="auto_0.2",
+        policy_kwargs={"net_arch": [256, 256]},
+        device="cpu",
+        seed=seed,
+    )
+
+
 def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str) -> float:
     """One SB3 run, evaluated every eval_every steps; picks up from its checkpoint; the last eval's return."""
     import torch
@@ -83,20 +103,7 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
         model = SAC.load(model_path, env=make_env(env_name), device="cpu")
         model.load_replay_buffer(buffer_path)
     else:
-        model = SAC(
-            "MlpPolicy",
-            make_env(env_name),
-            learning_rate=3e-4,
-            buffer_size=1_000_000,
-            learning_starts=1000,
-            batch_size=256,
-            tau=0.005,
-            gamma=0.99,
-            ent_coef="auto_0.2",
-            policy_kwargs={"net_arch": [256, 256]},
-            device="cpu",
-            seed=seed,
-        )
+        model = sb3_sac(make_env(env_name), seed)
     rows = [row for row in read_eval_rows(run_dir) if row["step"] <= model.num_timesteps]
 
     class Policy(torch.nn.Module):

@@ -44,24 +44,10 @@ def timed(commands: list[list[str]], at_once: int = 1, threads: int | None = Non
 def sb3_run(seed: int, num_steps: int) -> None:
     import gymnasium as gym
     import torch
-    from stable_baselines3 import SAC
+    from learning import sb3_sac  # benchmarks/ is on the path of a script run from it
 
     torch.set_num_threads(1)
-    model = SAC(
-        "MlpPolicy",
-        gym.make("Pendulum-v1"),
-        learning_rate=3e-4,
-        buffer_size=1_000_000,
-        learning_starts=1000,
-        batch_size=256,
-        tau=0.005,
-        gamma=0.99,
-        ent_coef="auto_0.2",
-        policy_kwargs={"net_arch": [256, 256]},
-        device="cpu",
-        seed=seed,
-    )
-    model.learn(total_timesteps=num_steps)
+    sb3_sac(gym.make("Pendulum-v1"), seed).learn(total_timesteps=num_steps)
 
 
 def main() -> None:
