@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import connection, get_context
 from pathlib import Path
 
 import numpy as np
@@ -51,19 +51,25 @@ def train_ours(args: argparse.Namespace) -> None:
 
 
 def train_sb3(args: argparse.Namespace) -> None:
+    """SB3's runs, one process per core; SIGTERM, like Ctrl-C, ends them with the script."""
     cores = len(os.sched_getaffinity(0))
     settings = (max(args.budgets), args.eval_every, args.checkpoint_every, args.directory)
     print(f"SB3: {len(args.seeds)} runs, {cores} at once with one torch thread each", flush=True)
-    with ProcessPoolExecutor(cores, mp_context=get_context("spawn"), initializer=one_thread) as pool:
-        runs = [pool.submit(sb3_run, args.env_name, seed, *settings) for seed in args.seeds]
-        for seed, returns in zip(args.seeds, (run.result() for run in runs)):
-            print(f"SB3 seed {seed}: eval return {returns:.1f} at step {max(args.budgets)}", flush=True)
-
-
-def one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    context, queue, running = get_context("spawn"), list(args.seeds), []
+    try:
+        while queue or running:
+            while queue and len(running) < cores:
+                running.append(context.Process(target=sb3_run, args=(args.env_name, queue.pop(0), *settings)))
+                running[-1].start()
+            connection.wait([process.sentinel for process in running])
+            for process in [process for process in running if process.exitcode is not None]:
+                running.remove(process)
+                if process.exitcode:
+                    sys.exit(f"an SB3 run failed (exit code {process.exitcode}); its error is above")
+    finally:
+        for process in running:
+            process.terminate()
 
 
 def sb3_sac(env, seed: int):
@@ -86,8 +92,8 @@ def sb3_sac(env, seed: int):
     )
 
 
-def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str) -> float:
-    """One SB3 run, evaluated every eval_every steps; picks up from its checkpoint; the last eval's return."""
+def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str) -> None:
+    """One SB3 run with one torch thread, evaluated every eval_every steps; picks up from its checkpoint."""
     import torch
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
@@ -96,6 +102,7 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
     from soft_actor_critic.environment import make_env
     from soft_actor_critic.evaluate import deterministic_returns
 
+    torch.set_num_threads(1)
     run_dir = Path(directory) / SB3 / env_name / f"seed={seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path, buffer_path = run_dir / "model.zip", run_dir / "replay_buffer.pkl"
@@ -129,15 +136,16 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
                 rows[-1]["episodes"] = len(returns)
                 write_eval_rows(run_dir, rows)
             if step % checkpoint_every == 0 and step < num_steps:
-                model.save(model_path)
-                model.save_replay_buffer(buffer_path)
+                for path, save in ((buffer_path, model.save_replay_buffer), (model_path, model.save)):
+                    save(path.with_name("new-" + path.name))  # then renamed: a kill never leaves half a file
+                    path.with_name("new-" + path.name).replace(path)
             return True
 
     if model.num_timesteps < num_steps:
         model.learn(num_steps - model.num_timesteps, callback=Evaluations(), reset_num_timesteps=False)
         model_path.unlink(missing_ok=True)
         buffer_path.unlink(missing_ok=True)  # done: the evals are what it leaves
-    return rows[-1]["return_mean"]
+    print(f"SB3 seed {seed}: eval return {rows[-1]['return_mean']:.1f} at step {num_steps}", flush=True)
 
 
 def returns_at(run_dirs: list[Path], budgets: list[int]) -> dict[int, dict[int, float]]:
