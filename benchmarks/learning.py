@@ -14,7 +14,8 @@ thread each, and its evals go to <directory>/sb3/<env>/seed=<S>/eval.csv. Both a
 the run's eval seed (Seeds.of(seed).eval_env), so a seed's two runs play the same episodes.
 
 It prints, per budget, each seed's eval return, the mean, and the interquartile mean with a 95% bootstrap
-confidence interval over seeds, and draws the curves to docs/learning_<env>.png. Stopped and started
+confidence interval over seeds, and draws the curves to docs/learning_<env>.png (to learning_<env>.png in
+--directory when that is not the default, so that a trial never replaces the README's). Stopped and started
 again, it continues: the sweep from its checkpoints, SB3 from its own (model and replay buffer every
 --checkpoint-every steps; a resumed SB3 run continues with fresh random streams). --compare adds runs of
 another label already on disk, such as those of an older commit, to the table and the figure; --only
@@ -39,6 +40,7 @@ from soft_actor_critic.runs import read_eval_rows, write_eval_rows  # noqa: E402
 
 CLI = [sys.executable, "-m", "soft_actor_critic"]
 SB3 = "sb3"
+DIRECTORY = "runs/learning"
 
 
 def train_ours(args: argparse.Namespace) -> None:
@@ -233,7 +235,8 @@ def draw(args: argparse.Namespace, runs: dict[str, list[Path]]) -> None:
     axes.set(xlabel="env steps", ylabel="deterministic eval return", title=args.env_name)
     axes.grid(alpha=0.3)
     axes.legend()
-    output = ROOT / "docs" / f"learning_{args.env_name}.png"
+    figures = ROOT / "docs" if args.directory == DIRECTORY else Path(args.directory)
+    output = figures / f"learning_{args.env_name}.png"
     figure.savefig(output, dpi=100, bbox_inches="tight")
     print(f"\nwrote {output}")
 
@@ -245,7 +248,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 11)))
     parser.add_argument("--eval-every", type=int, default=10_000, help="every budget must be a multiple of it")
     parser.add_argument("--checkpoint-every", type=int, default=25_000, help="of the SB3 runs")
-    parser.add_argument("--directory", default="runs/learning")
+    parser.add_argument("--directory", default=DIRECTORY)
     parser.add_argument("--label", default="soft-actor-critic", help="the folder and the name of this project's runs")
     parser.add_argument("--compare", nargs="+", default=[], help="labels of runs already in --directory to show too")
     parser.add_argument("--only", choices=("ours", SB3, "none"), help="train only one side (none: just report)")
