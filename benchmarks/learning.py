@@ -36,7 +36,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from soft_actor_critic.runs import read_eval_rows, write_eval_rows  # noqa: E402  (after the path that finds it)
+from soft_actor_critic.config import TrainConfig  # noqa: E402  (after the path that finds it)
+from soft_actor_critic.runs import read_eval_rows, write_eval_rows  # noqa: E402
+from soft_actor_critic.sweep import iqm_with_interval  # noqa: E402
 
 CLI = [sys.executable, "-m", "soft_actor_critic"]
 SB3 = "sb3"
@@ -75,20 +77,23 @@ def train_sb3(args: argparse.Namespace) -> None:
 
 
 def sb3_sac(env, seed: int):
-    """SB3's SAC on the CPU with this project's defaults."""
+    """SB3's SAC on the CPU with this project's defaults, read from TrainConfig."""
     from stable_baselines3 import SAC
 
+    defaults = TrainConfig  # a dataclass's fields hold their defaults as class attributes
     return SAC(
         "MlpPolicy",
         env,
-        learning_rate=3e-4,
-        buffer_size=1_000_000,
-        learning_starts=1000,
-        batch_size=256,
-        tau=0.005,
-        gamma=0.99,
-        ent_coef="auto_0.2",
-        policy_kwargs={"net_arch": [256, 256]},
+        learning_rate=defaults.learning_rate,
+        buffer_size=defaults.memory_size,
+        learning_starts=defaults.start_step,
+        batch_size=defaults.batch_size,
+        tau=defaults.tau,
+        gamma=defaults.gamma,
+        ent_coef=f"auto_{defaults.alpha}",
+        policy_kwargs={"net_arch": list(defaults.hidden_units)},
+        train_freq=1,
+        gradient_steps=defaults.updates_per_step,
         device="cpu",
         seed=seed,
     )
@@ -133,9 +138,11 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
         def _on_step(self) -> bool:
             step = self.num_timesteps
             if step % eval_every == 0:
-                returns = deterministic_returns(self.env, self.policy, 10, Seeds.of(seed).eval_env)
-                rows.append({"step": step, "return_mean": np.mean(returns), "return_std": np.std(returns)})
-                rows[-1]["episodes"] = len(returns)
+                episodes = TrainConfig.eval_episodes  # what the sweep's runs play
+                returns = deterministic_returns(self.env, self.policy, episodes, Seeds.of(seed).eval_env)
+                rows.append(
+                    {"step": step, "return_mean": np.mean(returns), "return_std": np.std(returns), "episodes": episodes}
+                )
                 write_eval_rows(run_dir, rows)
             if step % checkpoint_every == 0 and step < num_steps:
                 for path, save in ((buffer_path, model.save_replay_buffer), (model_path, model.save)):
@@ -177,14 +184,6 @@ def temperatures(run_dirs: list[Path], budgets: list[int]) -> dict[int, float]:
             if before:
                 logged[budget].append(before[-1])
     return {budget: float(np.median(values)) for budget, values in logged.items() if values}
-
-
-def iqm_with_interval(values: np.ndarray) -> tuple[float, float, float]:
-    from scipy import stats
-
-    from soft_actor_critic.sweep import iqm_interval
-
-    return (stats.trim_mean(values, 0.25), *iqm_interval(values, stats))
 
 
 def report(args: argparse.Namespace, labels: list[str]) -> None:

@@ -403,8 +403,6 @@ def conclude(outcomes: dict, runs: int, stop: StopRequest) -> None:
 
 def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
     """Print the summary table, one row a setting (its seeds together), and write it to summary.csv."""
-    from scipy import stats
-
     times_path = sweep_dir / WALL_TIMES_FILE
     times = json.loads(times_path.read_text()) if times_path.is_file() else {}
     settings: dict[str, list[TrainConfig]] = {}
@@ -416,9 +414,9 @@ def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
         finals = np.array([value for value in finals if value is not None])
         row = {"setting": name, "seeds": len(finals), "of": len(members), "evals": members[0].eval_every > 0}
         if len(finals):
-            row |= {"mean": finals.mean(), "std": finals.std(), "iqm": stats.trim_mean(finals, 0.25)}
-            low, high = iqm_interval(finals, stats)
-            row |= {"iqm_low": low, "iqm_high": high, "per_seed": " / ".join(f"{value:.1f}" for value in finals)}
+            iqm, low, high = iqm_with_interval(finals)
+            row |= {"mean": finals.mean(), "std": finals.std(), "iqm": iqm, "iqm_low": low, "iqm_high": high}
+            row["per_seed"] = " / ".join(f"{value:.1f}" for value in finals)
         minutes = [times[run.run_name] / 60 for run in members if run.run_name in times]
         row["minutes_per_run"] = sum(minutes) / len(minutes) if minutes else float("nan")
         rows.append(row)
@@ -438,11 +436,14 @@ def final_eval(run: TrainConfig) -> float | None:
     return rows[-1]["return_mean"] if rows and rows[-1]["step"] == run.num_steps else None
 
 
-def iqm_interval(finals: np.ndarray, stats) -> tuple[float, float]:
-    """A 95% percentile-bootstrap confidence interval of the interquartile mean over seeds (rliable's
-    recommendation, Agarwal et al. 2021), by scipy; NaN with fewer than two seeds."""
+def iqm_with_interval(finals: np.ndarray) -> tuple[float, float, float]:
+    """The interquartile mean over seeds and its 95% percentile-bootstrap confidence interval (rliable's
+    recommendation, Agarwal et al. 2021), by scipy; the interval is NaN with fewer than two seeds."""
+    from scipy import stats
+
+    iqm = float(stats.trim_mean(finals, 0.25))
     if len(finals) < 2 or np.ptp(finals) == 0:
-        return (float("nan"),) * 2 if len(finals) < 2 else (float(finals[0]),) * 2
+        return (iqm, *(float("nan"),) * 2) if len(finals) < 2 else (iqm, iqm, iqm)
     interval = stats.bootstrap(
         (finals,),
         lambda sample, axis: stats.trim_mean(sample, 0.25, axis=axis),
@@ -451,7 +452,7 @@ def iqm_interval(finals: np.ndarray, stats) -> tuple[float, float]:
         n_resamples=10_000,
         random_state=0,
     ).confidence_interval
-    return float(interval.low), float(interval.high)
+    return iqm, float(interval.low), float(interval.high)
 
 
 SUMMARY_COLUMNS = ("setting", "seeds", "of", "mean", "std", "iqm", "iqm_low", "iqm_high", "per_seed", "minutes_per_run")
