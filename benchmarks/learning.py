@@ -17,7 +17,8 @@ It prints, per budget, each seed's eval return, the mean, and the interquartile 
 confidence interval over seeds, and draws the curves to docs/learning_<env>.png (to learning_<env>.png in
 --directory when that is not the default, so that a trial never replaces the README's). Stopped and started
 again, it continues: the sweep from its checkpoints, SB3 from its own (model and replay buffer every
---checkpoint-every steps; a resumed SB3 run continues with fresh random streams). --compare adds runs of
+--checkpoint-every steps and at the end; a resumed SB3 run continues with fresh random streams, and one
+whose evals reach the budget is not trained again). --compare adds runs of
 another label already on disk, such as those of an older commit, to the table and the figure; --only
 trains one side, or none. Seeds in a multiple of the cores keep every core busy to the end.
 """
@@ -112,13 +113,17 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
     torch.set_num_threads(1)
     run_dir = Path(directory) / SB3 / env_name / f"seed={seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    rows = read_eval_rows(run_dir)
+    if rows and rows[-1]["step"] >= num_steps:
+        print(f"SB3 seed {seed}: already trained to step {rows[-1]['step']}", flush=True)
+        return
     model_path, buffer_path = run_dir / "model.zip", run_dir / "replay_buffer.pkl"
     if model_path.is_file() and buffer_path.is_file():
         model = SAC.load(model_path, env=make_env(env_name), device="cpu")
         model.load_replay_buffer(buffer_path)
     else:
         model = sb3_sac(make_env(env_name), seed)
-    rows = [row for row in read_eval_rows(run_dir) if row["step"] <= model.num_timesteps]
+    rows = [row for row in rows if row["step"] <= model.num_timesteps]  # a restart repeats the evals after it
 
     class Policy(torch.nn.Module):
         """SB3's policy behind the interface that `deterministic_returns` drives."""
@@ -144,16 +149,13 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
                     {"step": step, "return_mean": np.mean(returns), "return_std": np.std(returns), "episodes": episodes}
                 )
                 write_eval_rows(run_dir, rows)
-            if step % checkpoint_every == 0 and step < num_steps:
+            if step % checkpoint_every == 0 or step == num_steps:  # the last one lets a larger budget go on
                 for path, save in ((buffer_path, model.save_replay_buffer), (model_path, model.save)):
                     save(path.with_name("new-" + path.name))  # then renamed: a kill never leaves half a file
                     path.with_name("new-" + path.name).replace(path)
             return True
 
-    if model.num_timesteps < num_steps:
-        model.learn(num_steps - model.num_timesteps, callback=Evaluations(), reset_num_timesteps=False)
-        model_path.unlink(missing_ok=True)
-        buffer_path.unlink(missing_ok=True)  # done: the evals are what it leaves
+    model.learn(num_steps - model.num_timesteps, callback=Evaluations(), reset_num_timesteps=False)
     print(f"SB3 seed {seed}: eval return {rows[-1]['return_mean']:.1f} at step {num_steps}", flush=True)
 
 
