@@ -18,23 +18,13 @@ import numpy as np
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, first_line
+from soft_actor_critic.config import RESUME_FLAGS, PlotConfig, RunError, TrainConfig, first_line
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
 
 LABEL_WIDTH = 40  # characters on a line of the legend
-# Settings that say how a run was carried out, not what was learned: they never split a curve.
-NOT_SETTINGS = {
-    "seed",
-    "run_name",
-    "directory",
-    "num_steps",
-    "checkpoint_every",
-    "save_buffer",
-    "device",
-    "cuda_graphs",
-    "eval_every",
-    "eval_episodes",
-}
+# What does not split a curve: the seed, where the run is, and what `train --resume` may change (how long
+# and how a run was carried out, not what it learned).
+NOT_SETTINGS = {"seed", "run_name", "directory", *RESUME_FLAGS}
 
 
 @dataclasses.dataclass
