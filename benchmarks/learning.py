@@ -6,7 +6,8 @@ hyperparameters and evaluated the same way, at several step budgets of one env.
     python3 benchmarks/learning.py --env-name HalfCheetah-v5 --budgets 100000 --seeds 1 2 3 4
     python3 benchmarks/learning.py --env-name LunarLanderContinuous-v3 --budgets 100000 300000 --seeds 1 2 3 4 5 6
 
-This project trains by `sweep` (<directory>/<label>/<env>, run folders seed=<S>) with the seed's defaults:
+This project trains by `sweep` (<directory>/<label>/<env>, run folders seed=<S>; seeds added by a later
+command go to a sweep of their own beside it, <env>_seeds=5-6) with the seed's defaults:
 256-256 networks, batch 256, 1000 random steps, lr 3e-4, tau 0.005, gamma 0.99, alpha starting at 0.2
 and tuned. SB3 2.9.2's SAC gets the same (ent_coef="auto_0.2"), one process per core with one torch
 thread each, and its evals go to <directory>/sb3/<env>/seed=<S>/eval.csv. Both are evaluated every
@@ -39,20 +40,44 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from soft_actor_critic.config import TrainConfig  # noqa: E402  (after the path that finds it)
 from soft_actor_critic.runs import read_eval_rows, write_eval_rows  # noqa: E402
-from soft_actor_critic.sweep import iqm_with_interval  # noqa: E402
+from soft_actor_critic.sweep import MANIFEST_FILE, iqm_with_interval, read_manifest  # noqa: E402
 
 CLI = [sys.executable, "-m", "soft_actor_critic"]
 SB3 = "sb3"
 DIRECTORY = "runs/learning"
 
 
+def sweeps_of(args: argparse.Namespace, label: str) -> dict[str, list[int]]:
+    """{sweep name: its seeds} of this env under a label that hold the seeds asked for: the sweeps already
+    there that hold any of them, then a new one for the rest, named <env> or, where that exists,
+    <env>_seeds=5-6 (a sweep never takes seeds other than its own)."""
+    folder, env_name = Path(args.directory) / label, args.env_name
+    sweeps = {}
+    for sweep_dir in [folder / env_name, *sorted(folder.glob(f"{env_name}_seeds=*"))]:
+        if (sweep_dir / MANIFEST_FILE).is_file() and set(held := read_manifest(sweep_dir)["seed"]) & set(args.seeds):
+            sweeps[sweep_dir.name] = held
+    rest = [seed for seed in args.seeds if not any(seed in held for held in sweeps.values())]
+    if rest:
+        sweeps[f"{env_name}_seeds={'-'.join(map(str, rest))}" if (folder / env_name).exists() else env_name] = rest
+    return sweeps
+
+
+def run_dirs(args: argparse.Namespace, label: str) -> list[Path]:
+    """The run folders of a label's seeds, in the order asked for."""
+    if label == SB3:
+        return [Path(args.directory, SB3, args.env_name, f"seed={seed}") for seed in args.seeds]
+    sweep_of = {seed: name for name, seeds in sweeps_of(args, label).items() for seed in seeds}
+    return [Path(args.directory, label, sweep_of[seed], f"seed={seed}") for seed in args.seeds]
+
+
 def train_ours(args: argparse.Namespace) -> None:
-    command = ["sweep", "--directory", str(Path(args.directory) / args.label), "--sweep-name", args.env_name]
-    command += ["--env-name", args.env_name, "--num-steps", str(max(args.budgets))]
-    command += ["--eval-every", str(args.eval_every), "--seed", *map(str, args.seeds)]
-    print("$ python3 soft_actor_critic " + " ".join(command), flush=True)
-    if subprocess.run([*CLI, *command], cwd=ROOT).returncode:
-        sys.exit("the sweep did not finish; its error is above, and the same command continues it")
+    for sweep_name, seeds in sweeps_of(args, args.label).items():
+        command = ["sweep", "--directory", str(Path(args.directory) / args.label), "--sweep-name", sweep_name]
+        command += ["--env-name", args.env_name, "--num-steps", str(max(args.budgets))]
+        command += ["--eval-every", str(args.eval_every), "--seed", *map(str, seeds)]
+        print("$ python3 soft_actor_critic " + " ".join(command), flush=True)
+        if subprocess.run([*CLI, *command], cwd=ROOT).returncode:
+            sys.exit("the sweep did not finish; its error is above, and the same command continues it")
 
 
 def train_sb3(args: argparse.Namespace) -> None:
@@ -189,8 +214,7 @@ def temperatures(run_dirs: list[Path], budgets: list[int]) -> dict[int, float]:
 
 
 def report(args: argparse.Namespace, labels: list[str]) -> None:
-    folders = {label: Path(args.directory) / label / args.env_name for label in labels}
-    runs = {label: [folder / f"seed={seed}" for seed in args.seeds] for label, folder in folders.items()}
+    runs = {label: run_dirs(args, label) for label in labels}
     tables = {label: returns_at(run_dirs, args.budgets) for label, run_dirs in runs.items()}
     print(f"\n{args.env_name}: final deterministic eval (10 episodes) per seed {' '.join(map(str, args.seeds))}\n")
     alphas = {label: temperatures(run_dirs, args.budgets) for label, run_dirs in runs.items() if label != SB3}

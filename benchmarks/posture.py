@@ -1,0 +1,59 @@
+"""Which HalfCheetah runs learned to run on their back? For each run folder, one deterministic episode of its
+last policy (the first eval episode: the reset seeded with the run's eval seed), and the pitch of the torso
+over it: observation[1], rooty in radians, near 0 upright and near +-pi upside down.
+
+    python3 benchmarks/posture.py runs/learning/soft-actor-critic/HalfCheetah-v5/seed=*
+
+Running on its back is HalfCheetah's best-known local optimum: such a run stays near 1,000-1,500 at
+100,000 steps, where an upright one passes 3,500.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from soft_actor_critic.checkpoints import Seeds  # noqa: E402  (after the path that finds it)
+from soft_actor_critic.environment import make_env  # noqa: E402
+from soft_actor_critic.evaluate import load_policy  # noqa: E402
+from soft_actor_critic.runs import load_train_config  # noqa: E402
+
+
+def pitches(run_dir: Path) -> tuple[float, np.ndarray]:
+    """The episode's return and the torso's pitch at each of its steps."""
+    config = load_train_config(run_dir)
+    env = make_env(config.env_name)
+    policy, _ = load_policy(run_dir, config.hidden_units, env)
+    observation, _ = env.reset(seed=Seeds.of(config.seed).eval_env)
+    episode_return, pitch, done = 0.0, [], False
+    while not done:
+        with torch.inference_mode():
+            action = policy.act(torch.as_tensor(observation, dtype=torch.float32)[None], deterministic=True)
+        observation, reward, terminated, truncated, _ = env.step(action[0].numpy())
+        episode_return, done = episode_return + float(reward), terminated or truncated
+        pitch.append(observation[1])
+    return episode_return, np.array(pitch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    args = parser.parse_args()
+    print("| run | return | pitch, mean | lowest | highest | on its back |")
+    print("|---|---:|---:|---:|---:|---|")
+    for run_dir in args.run_dirs:
+        episode_return, pitch = pitches(run_dir)
+        on_back = np.mean(np.abs(pitch) > np.pi / 2)
+        print(
+            f"| {run_dir} | {episode_return:.0f} | {pitch.mean():.2f} | {pitch.min():.2f} | {pitch.max():.2f} "
+            f"| {on_back:.0%} of the steps |"
+        )
+
+
+if __name__ == "__main__":
+    main()
