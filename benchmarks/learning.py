@@ -54,11 +54,15 @@ def sweeps_of(args: argparse.Namespace, label: str) -> dict[str, list[int]]:
     folder, env_name = Path(args.directory) / label, args.env_name
     sweeps = {}
     for sweep_dir in [folder / env_name, *sorted(folder.glob(f"{env_name}_seeds=*"))]:
-        if (sweep_dir / MANIFEST_FILE).is_file() and set(held := read_manifest(sweep_dir)["seed"]) & set(args.seeds):
+        if not (sweep_dir / MANIFEST_FILE).is_file():
+            continue
+        held = read_manifest(sweep_dir)["seed"]
+        if set(held) & set(args.seeds):
             sweeps[sweep_dir.name] = held
     rest = [seed for seed in args.seeds if not any(seed in held for held in sweeps.values())]
     if rest:
-        sweeps[f"{env_name}_seeds={'-'.join(map(str, rest))}" if (folder / env_name).exists() else env_name] = rest
+        name = f"{env_name}_seeds={'-'.join(map(str, rest))}" if (folder / env_name).exists() else env_name
+        sweeps[name] = rest
     return sweeps
 
 
