@@ -66,7 +66,7 @@ def sweeps_of(args: argparse.Namespace, label: str) -> dict[str, list[int]]:
     return sweeps
 
 
-def run_dirs(args: argparse.Namespace, label: str) -> list[Path]:
+def folders_of(args: argparse.Namespace, label: str) -> list[Path]:
     """The run folders of a label's seeds, in the order asked for."""
     if label == SB3:
         return [Path(args.directory, SB3, args.env_name, f"seed={seed}") for seed in args.seeds]
@@ -218,7 +218,7 @@ def temperatures(run_dirs: list[Path], budgets: list[int]) -> dict[int, float]:
 
 
 def report(args: argparse.Namespace, labels: list[str]) -> None:
-    runs = {label: run_dirs(args, label) for label in labels}
+    runs = {label: folders_of(args, label) for label in labels}
     tables = {label: returns_at(run_dirs, args.budgets) for label, run_dirs in runs.items()}
     print(f"\n{args.env_name}: final deterministic eval (10 episodes) per seed {' '.join(map(str, args.seeds))}\n")
     alphas = {label: temperatures(run_dirs, args.budgets) for label, run_dirs in runs.items() if label != SB3}
