@@ -442,8 +442,10 @@ def iqm_with_interval(finals: np.ndarray) -> tuple[float, float, float]:
     from scipy import stats
 
     iqm = float(stats.trim_mean(finals, 0.25))
-    if len(finals) < 2 or np.ptp(finals) == 0:
-        return (iqm, *(float("nan"),) * 2) if len(finals) < 2 else (iqm, iqm, iqm)
+    if len(finals) < 2:
+        return iqm, float("nan"), float("nan")
+    if np.ptp(finals) == 0:  # all seeds equal: scipy's bootstrap would give NaN and a warning
+        return iqm, iqm, iqm
     interval = stats.bootstrap(
         (finals,),
         lambda sample, axis: stats.trim_mean(sample, 0.25, axis=axis),
