@@ -201,19 +201,15 @@ def returns_at(run_dirs: list[Path], budgets: list[int]) -> dict[int, dict[int, 
 
 def temperatures(run_dirs: list[Path], budgets: list[int]) -> dict[int, float]:
     """{budget: the median over seeds of the last train/alpha logged to TensorBoard by that step}."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from soft_actor_critic.plot import scalars
 
     logged = {budget: [] for budget in budgets}
     for run_dir in filter(Path.is_dir, run_dirs):
-        events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        events.Reload()
-        if "train/alpha" not in events.Tags()["scalars"]:
-            continue
-        alphas = events.Scalars("train/alpha")
+        steps, alphas = scalars(run_dir, "train/alpha")
         for budget in budgets:
-            before = [event.value for event in alphas if event.step <= budget]
-            if before:
-                logged[budget].append(before[-1])
+            before = alphas[steps <= budget]
+            if len(before):
+                logged[budget].append(float(before[-1]))
     return {budget: float(np.median(values)) for budget, values in logged.items() if values}
 
 

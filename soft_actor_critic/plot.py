@@ -51,21 +51,26 @@ def find_runs(paths: tuple[str, ...]) -> list[Path]:
     return runs
 
 
-def load_run(path: Path) -> Run | None:
-    """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv; None if it
-    has logged neither yet."""
+def scalars(path: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one of a run's TensorBoard scalars, every point; empty where it logged none."""
     # A resumed run's purge of what came after its checkpoint is expected: tensorboard need not warn of it.
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
     events = EventAccumulator(str(path), size_guidance={"scalars": 0})  # 0: keep every point
     try:
         events.Reload()
-        points = events.Scalars("episode/return") if "episode/return" in events.Tags()["scalars"] else []
+        points = events.Scalars(tag) if tag in events.Tags()["scalars"] else []
     except Exception as error:  # tensorboard raises many types for a damaged event file
         raise RunError(f"cannot read the TensorBoard events in {path}: {first_line(error)}") from None
+    return np.array([point.step for point in points]), np.array([point.value for point in points])
+
+
+def load_run(path: Path) -> Run | None:
+    """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv; None if it
+    has logged neither yet."""
+    returns = scalars(path, "episode/return")
     rows = read_eval_rows(path)
-    if not points and not rows:
+    if not len(returns[0]) and not rows:
         return None
-    returns = (np.array([point.step for point in points]), np.array([point.value for point in points]))
     evals = (np.array([row["step"] for row in rows]), np.array([row["return_mean"] for row in rows]))
     return Run(path, load_train_config(path), returns, evals)
 
