@@ -14,30 +14,35 @@ import argparse
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from soft_actor_critic.checkpoints import Seeds  # noqa: E402  (after the path that finds it)
 from soft_actor_critic.environment import make_env  # noqa: E402
-from soft_actor_critic.evaluate import load_policy  # noqa: E402
+from soft_actor_critic.evaluate import load_policy, rollout  # noqa: E402
 from soft_actor_critic.runs import load_train_config  # noqa: E402
 
 
+class Pitch(gym.ObservationWrapper):
+    """Records the torso's pitch of every observation the env returns."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.pitches = []
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        self.pitches.append(observation[1])
+        return observation
+
+
 def pitches(run_dir: Path) -> tuple[float, np.ndarray]:
-    """The episode's return and the torso's pitch at each of its steps."""
+    """The episode's return and the torso's pitch at each of its steps (the reset's included)."""
     config = load_train_config(run_dir)
-    env = make_env(config.env_name)
+    env = Pitch(make_env(config.env_name))
     policy, _ = load_policy(run_dir, config.hidden_units, env)
-    observation, _ = env.reset(seed=Seeds.of(config.seed).eval_env)
-    episode_return, pitch, done = 0.0, [], False
-    while not done:
-        with torch.inference_mode():
-            action = policy.act(torch.as_tensor(observation, dtype=torch.float32)[None], deterministic=True)
-        observation, reward, terminated, truncated, _ = env.step(action[0].numpy())
-        episode_return, done = episode_return + float(reward), terminated or truncated
-        pitch.append(observation[1])
-    return episode_return, np.array(pitch)
+    episode_return, _, _ = rollout(env, policy, True, Seeds.of(config.seed).eval_env, None)
+    return episode_return, np.array(env.pitches)
 
 
 def main() -> None:
