@@ -35,6 +35,7 @@ from multiprocessing import connection, get_context
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -129,9 +130,19 @@ def sb3_sac(env, seed: int):
     )
 
 
+class SB3Policy(torch.nn.Module):
+    """An SB3 model's policy behind the interface that `evaluate.rollout` drives."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model, self.sb3_policy = model, model.policy  # the module, so that parameters() finds its device
+
+    def act(self, observations: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        return torch.as_tensor(self.model.predict(observations.numpy(), deterministic=deterministic)[0])
+
+
 def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str) -> None:
     """One SB3 run with one torch thread, evaluated every eval_every steps; picks up from its checkpoint."""
-    import torch
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -154,20 +165,10 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
         model = sb3_sac(make_env(env_name), seed)
     rows = [row for row in rows if row["step"] <= model.num_timesteps]  # a restart repeats the evals after it
 
-    class Policy(torch.nn.Module):
-        """SB3's policy behind the interface that `deterministic_returns` drives."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.sb3_policy = model.policy
-
-        def act(self, observations: torch.Tensor, deterministic: bool) -> torch.Tensor:
-            return torch.as_tensor(model.predict(observations.numpy(), deterministic=deterministic)[0])
-
     class Evaluations(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
-            self.env, self.policy = make_env(env_name), Policy()
+            self.env, self.policy = make_env(env_name), SB3Policy(model)
 
         def _on_step(self) -> bool:
             step = self.num_timesteps

@@ -1,0 +1,80 @@
+"""How do LunarLander runs end their episodes? For each run folder, this project's or SB3's from
+benchmarks/learning.py, the deterministic eval of its last policy (10 episodes, the first reset seeded with
+the run's eval seed, so the same episodes its eval.csv scores), each episode counted by how it ended:
+
+- landed: the lander came to rest, the env's +100;
+- crashed: it hit the ground with its body or flew off the screen, the env's -100;
+- hovering: it was still flying at the 1,000-step limit.
+
+    python3 benchmarks/landing.py runs/learning/*/LunarLanderContinuous-v3*/seed=*
+
+Hovering is LunarLander's best-known local optimum: a lander that never touches down forgoes the +100 but
+never risks the -100, and scores near 0 where a landing one scores 200-300.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import gymnasium as gym
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from learning import SB3, SB3Policy  # noqa: E402  (after the path that finds it)
+
+from soft_actor_critic.checkpoints import Seeds  # noqa: E402
+from soft_actor_critic.config import TrainConfig  # noqa: E402
+from soft_actor_critic.environment import make_env  # noqa: E402
+from soft_actor_critic.evaluate import deterministic_returns, load_policy  # noqa: E402
+from soft_actor_critic.runs import load_train_config  # noqa: E402
+
+ENDINGS = ("landed", "crashed", "hovering")
+
+
+class Endings(gym.Wrapper):
+    """Records how each episode ends."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.endings = []
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        if terminated:
+            self.endings.append("landed" if reward > 0 else "crashed")
+        elif truncated:
+            self.endings.append("hovering")
+        return observation, reward, terminated, truncated, info
+
+
+def play(run_dir: Path) -> tuple[float, Counter]:
+    """The mean return of the run's deterministic eval and how its episodes ended."""
+    seed = int(run_dir.name.removeprefix("seed="))
+    if run_dir.parent.parent.name == SB3:
+        from stable_baselines3 import SAC
+
+        env = Endings(make_env(run_dir.parent.name))
+        policy = SB3Policy(SAC.load(run_dir / "model.zip", device="cpu"))
+    else:
+        config = load_train_config(run_dir)
+        env = Endings(make_env(config.env_name))
+        policy, _ = load_policy(run_dir, config.hidden_units, env)
+    returns = deterministic_returns(env, policy, TrainConfig.eval_episodes, Seeds.of(seed).eval_env)
+    return sum(returns) / len(returns), Counter(env.endings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    args = parser.parse_args()
+    print(f"| run | return | {' | '.join(ENDINGS)} |")
+    print(f"|---|---:|{'---:|' * len(ENDINGS)}")
+    for run_dir in args.run_dirs:
+        mean_return, endings = play(run_dir)
+        print(f"| {run_dir} | {mean_return:.1f} | {' | '.join(str(endings[ending]) for ending in ENDINGS)} |")
+
+
+if __name__ == "__main__":
+    main()
