@@ -51,15 +51,14 @@ class Endings(gym.Wrapper):
 
 def play(run_dir: Path) -> tuple[float, Counter]:
     """The mean return of the run's deterministic eval and how its episodes ended."""
-    seed = int(run_dir.name.removeprefix("seed="))
-    if run_dir.parent.parent.name == SB3:
+    if run_dir.parent.parent.name == SB3:  # <directory>/sb3/<env>/seed=<S>, as learning.py names them
         from stable_baselines3 import SAC
 
-        env = Endings(make_env(run_dir.parent.name))
+        seed, env = int(run_dir.name.removeprefix("seed=")), Endings(make_env(run_dir.parent.name))
         policy = SB3Policy(SAC.load(run_dir / "model.zip", device="cpu"))
-    else:
+    else:  # any of this project's run folders: its config says the rest
         config = load_train_config(run_dir)
-        env = Endings(make_env(config.env_name))
+        seed, env = config.seed, Endings(make_env(config.env_name))
         policy, _ = load_policy(run_dir, config.hidden_units, env)
     returns = deterministic_returns(env, policy, TrainConfig.eval_episodes, Seeds.of(seed).eval_env)
     return sum(returns) / len(returns), Counter(env.endings)
