@@ -24,6 +24,7 @@ from soft_actor_critic.config import (
     RunError,
     SweepConfig,
     TrainConfig,
+    check_run_name,
 )
 
 PROG = "soft-actor-critic"
@@ -107,6 +108,7 @@ def resumed_config(args: dict, given: set[str]) -> TrainConfig:
     """The config of the run to resume, with the flags the user gave; a flag that would change it is refused."""
     if args["run_name"] is None:
         raise ConfigError("--resume needs the --run-name of the run to continue")
+    check_run_name(args["run_name"])  # before it is looked for: a bad name is a usage error
     from soft_actor_critic.runs import find_run, load_train_config
 
     saved = load_train_config(find_run(args["directory"], args["run_name"]))

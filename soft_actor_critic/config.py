@@ -13,6 +13,7 @@ import math
 from dataclasses import MISSING, dataclass
 
 MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
+MAX_NAME_BYTES = 200  # of a run or sweep name: file systems allow 255, and the sweep adds _2, logs add .log
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU, else cpu
 CHECKPOINTS = ("last", "best")  # what `eval --checkpoint` loads: checkpoint.pt, or best.pt of the periodic evals
 
@@ -49,7 +50,7 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _check_run_name(run_name: str | None, flag_name: str = "--run-name") -> None:
+def check_run_name(run_name: str | None, flag_name: str = "--run-name") -> None:
     if run_name is None:
         return
     _require(run_name.strip() != "", f"{flag_name} must not be empty")
@@ -57,6 +58,8 @@ def _check_run_name(run_name: str | None, flag_name: str = "--run-name") -> None
         "/" not in run_name and "\\" not in run_name and ".." not in run_name and run_name != ".",
         f"{flag_name} {run_name!r} must be a plain folder name (no path separators or '..')",
     )
+    size = len(run_name.encode())
+    _require(size <= MAX_NAME_BYTES, f"{flag_name} is {size} bytes long; a folder name has at most {MAX_NAME_BYTES}")
 
 
 def _check_seed(seed: int) -> None:
@@ -113,7 +116,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
         _check_hidden_units(self.hidden_units)
-        _check_run_name(self.run_name)
+        check_run_name(self.run_name)
         _check_seed(self.seed)
         _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "eval_episodes"):
@@ -179,7 +182,7 @@ class SweepConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_run_name(self.sweep_name, "--sweep-name")
+        check_run_name(self.sweep_name, "--sweep-name")
         _require(self.workers is None or self.workers > 0, f"--workers must be positive, got {self.workers}")
 
 
@@ -203,7 +206,7 @@ class EvalConfig:
             object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
             _check_hidden_units(self.hidden_units)
         _require(self.run_name is not None, "--run-name is required")
-        _check_run_name(self.run_name)
+        check_run_name(self.run_name)
         _check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
         _require(

@@ -12,10 +12,7 @@ from soft_actor_critic.config import RunError, first_line
 
 def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
     """gym.make with the checks SAC needs: a flat Box observation and a bounded Box action."""
-    if env_name not in gym.registry:
-        matches = difflib.get_close_matches(env_name, list(gym.registry), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(matches)}?" if matches else ""
-        raise RunError(f"unknown environment {env_name!r}{hint}")
+    check_env_id(env_name)
     try:
         env = gym.make(env_name, render_mode=render_mode)
     except Exception as error:  # the env's own constructor may raise anything: report it, in one line
@@ -26,6 +23,14 @@ def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
         env.close()
         raise
     return env
+
+
+def check_env_id(env_name: str) -> None:
+    """A RunError for an id gymnasium does not know, with the closest ones it does."""
+    if env_name not in gym.registry:
+        matches = difflib.get_close_matches(env_name, list(gym.registry), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(matches)}?" if matches else ""
+        raise RunError(f"unknown environment {env_name!r}{hint}")
 
 
 def check_spaces(env: gym.Env) -> None:

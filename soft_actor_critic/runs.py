@@ -82,11 +82,25 @@ def find_run(directory: str, run_name: str) -> Path:
     raise RunError(f"no run {run_name!r} in {root}; {listing}")
 
 
+JSON_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "str | None": (str, type(None))}
+
+
 def load_train_config(run_dir: Path) -> TrainConfig:
     path = run_dir / CONFIG_FILE
     try:
         values = json.loads(path.read_text())
-        known = {field.name for field in fields(TrainConfig)}
+        if not isinstance(values, dict):
+            raise TypeError(f"it holds a {type(values).__name__}, not an object of settings")
+        known = {field.name: field.type for field in fields(TrainConfig)}
+        for name, value in values.items():  # exact types: a 1.5 seed or a "256" batch would fail only later
+            if name not in known:
+                continue
+            if known[name] == "tuple[int, ...]":
+                valid = isinstance(value, list) and all(type(width) is int for width in value)
+            else:
+                valid = type(value) in JSON_TYPES[known[name]]
+            if not valid:
+                raise TypeError(f"{name} is {json.dumps(value)}, which is not a valid {known[name]}")
         return TrainConfig(**{key: value for key, value in values.items() if key in known})
     except FileNotFoundError:
         raise RunError(f"{path} is missing: is {run_dir} a run folder?") from None
@@ -167,9 +181,12 @@ def load_checkpoint(run_dir: Path, name: str = CHECKPOINT_FILE) -> dict:
             raise RunError(f"{path} is missing: only the periodic evals of train (--eval-every) write it")
         raise RunError(f"{path} is missing: the run has no checkpoint yet")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean the same here
         raise RunError(f"cannot load {path}: {first_line(error)}") from None
+    if not isinstance(state, dict):
+        raise RunError(f"cannot load {path}: it holds a {type(state).__name__}, not a checkpoint's dict")
+    return state
 
 
 def save_best(run_dir: Path, state: dict) -> None:

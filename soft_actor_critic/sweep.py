@@ -32,7 +32,7 @@ import numpy as np
 
 from soft_actor_critic import console
 from soft_actor_critic.config import ConfigError, Interrupted, RunError, SweepConfig, TrainConfig, first_line
-from soft_actor_critic.runs import CHECKPOINT_FILE, load_checkpoint, read_eval_rows, write_atomically
+from soft_actor_critic.runs import CHECKPOINT_FILE, load_checkpoint, locked, read_eval_rows, write_atomically
 
 MANIFEST_FILE = "sweep.json"  # the grid, so that a second command with another grid is refused
 SUMMARY_FILE = "summary.csv"
@@ -48,6 +48,10 @@ def sweep(config: SweepConfig, grid: dict) -> None:
         summarize(sweep_dir, expand(read_manifest(sweep_dir), sweep_dir))
         return
     runs = expand(grid, sweep_dir)
+    from soft_actor_critic.environment import check_env_id  # gymnasium's registry, without making an env
+
+    for env_name in dict.fromkeys(run.env_name for run in runs):
+        check_env_id(env_name)
     if config.ray_address:  # before anything is written: a wrong address leaves no sweep folder behind
         check_ray(config.ray_address)
     write_manifest(sweep_dir, grid)
@@ -120,6 +124,8 @@ def write_manifest(sweep_dir: Path, grid: dict) -> None:
                     f"{sweep_dir} is a sweep of another grid ({flag} {saved.get(name)} there, {values} now): "
                     "continue it with its own flags, or choose another --sweep-name"
                 )
+    elif sweep_dir.exists() and not sweep_dir.is_dir():
+        raise RunError(f"{sweep_dir} is a file, not a sweep: choose another --sweep-name")
     elif sweep_dir.exists() and any(sweep_dir.iterdir()):
         raise RunError(f"{sweep_dir} exists and is not a sweep (no {MANIFEST_FILE}): choose another --sweep-name")
     try:
@@ -146,16 +152,18 @@ def train_run(run: TrainConfig, counter=None) -> tuple[str, float, str]:
     step = checkpoint_step(run)
     if step is not None and step >= run.num_steps:
         return run.run_name, 0.0, "finished"
-    if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue from
-        shutil.rmtree(run_dir)
     start = time.perf_counter()
     with output_to(Path(run.directory) / LOG_FOLDER / f"{run.run_name}.log"):
         try:
+            if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue from
+                with locked(run_dir):  # unless another process is training it now
+                    shutil.rmtree(run_dir)
             train(run, resume=step is not None)
             outcome = "finished"
         except Interrupted:
             outcome = "interrupted"
         except RunError as error:
+            print(f"error: {error}", file=sys.stderr)  # into the run's log: a local worker reports only its exit code
             outcome = f"error: {error}"
         except Exception as error:  # a bug: its traceback goes to the run's log, the sweep goes on
             traceback.print_exc()
@@ -382,11 +390,24 @@ def record(sweep_dir: Path, outcomes: dict, name: str, seconds: float, outcome: 
     """Note how a run ended, and add its time to the sweep's wall_times.json."""
     outcomes[name] = outcome
     path = sweep_dir / WALL_TIMES_FILE
-    times = json.loads(path.read_text()) if path.is_file() else {}
+    times = read_wall_times(path)
     times[name] = times.get(name, 0.0) + seconds
     write_atomically(path, lambda file: file.write((json.dumps(times, indent=2) + "\n").encode()))
     if outcome.startswith("error"):
         console.say(f"{name}: stopped on an {outcome} (its log: {sweep_dir / LOG_FOLDER / name}.log)")
+
+
+def read_wall_times(path: Path) -> dict[str, float]:
+    """The seconds each run has trained ({} before the first has ended); a damaged file is a RunError."""
+    if not path.is_file():
+        return {}
+    try:
+        times = json.loads(path.read_text())
+        if not isinstance(times, dict) or not all(isinstance(value, (int, float)) for value in times.values()):
+            raise ValueError("not a mapping of run names to seconds")
+        return times
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path} is not a valid record of wall times: {first_line(error)}") from None
 
 
 def conclude(outcomes: dict, runs: int, stop: StopRequest) -> None:
@@ -403,8 +424,7 @@ def conclude(outcomes: dict, runs: int, stop: StopRequest) -> None:
 
 def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
     """Print the summary table, one row a setting (its seeds together), and write it to summary.csv."""
-    times_path = sweep_dir / WALL_TIMES_FILE
-    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    times = read_wall_times(sweep_dir / WALL_TIMES_FILE)
     settings: dict[str, list[TrainConfig]] = {}
     for run in runs:
         settings.setdefault(setting_name(run), []).append(run)

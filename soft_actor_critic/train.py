@@ -98,10 +98,13 @@ def build(config: TrainConfig, env: gym.Env, device: torch.device) -> tuple[Agen
     seeds = Seeds.of(config.seed)
     torch.manual_seed(seeds.torch)
     observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent = Agent(observation_dim, action_dim, env.action_space.low, env.action_space.high, config, device)
+    try:
+        agent = Agent(observation_dim, action_dim, env.action_space.low, env.action_space.high, config, device)
+    except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
+        raise RunError(f"--hidden-units {' '.join(map(str, config.hidden_units))} does not fit in memory") from None
     try:
         return agent, ReplayBuffer(config.memory_size, observation_dim, action_dim, seeds.buffer, device)
-    except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
+    except (MemoryError, RuntimeError):
         raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
 
 

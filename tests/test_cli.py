@@ -61,6 +61,7 @@ def usage_error(argv: list[str], capsys) -> str:
         (["--batch-size", "512", "--memory-size", "100"], "must not exceed"),
         (["--run-name", "a/b"], "--run-name"),
         (["--run-name", ".."], "--run-name"),
+        (["--run-name", "a" * 300], "at most 200"),
         (["--seed", "one"], "--seed"),
         (["--seed", "-1"], "--seed"),
         (["--seed", str(2**32)], "--seed"),
@@ -83,6 +84,7 @@ def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_pat
     [
         ["--num-episodes", "0"],
         ["--run-name", "../x"],
+        ["--run-name", "a" * 300],
         ["--record", "--render"],
         ["--seed", "-1"],
         ["--checkpoint", "x"],
@@ -129,6 +131,12 @@ def test_cuda_without_a_gpu_is_a_runtime_error(capsys, tmp_path, monkeypatch):
 def test_memory_size_that_cannot_fit_writes_nothing(capsys, tmp_path):
     argv = ["train", "--env-name", "Pendulum-v1", "--directory", str(tmp_path), "--memory-size", str(10**14)]
     assert "--memory-size" in runtime_error(argv, capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layers_that_cannot_fit_write_nothing(capsys, tmp_path):
+    argv = ["train", "--env-name", "Pendulum-v1", "--directory", str(tmp_path), "--hidden-units", "10000000", "1000000"]
+    assert "--hidden-units 10000000 1000000 does not fit in memory" in runtime_error(argv, capsys)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -101,6 +102,14 @@ def test_resume_needs_a_run_name(capsys, tmp_path):
     assert exit_info.value.code == 2 and "--run-name" in error and error.count("\n") == 1
 
 
+@pytest.mark.parametrize("run_name", ["../run", "a" * 300])
+def test_resume_checks_the_run_name_before_looking_for_it(run_name, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--resume", "--run-name", run_name, "--directory", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--run-name" in error and error.count("\n") == 1
+
+
 def test_resume_of_a_missing_run_lists_the_runs(small_config, capsys):
     train(dataclasses.replace(small_config, num_steps=150, run_name="there"))
     capsys.readouterr()
@@ -161,6 +170,33 @@ def test_a_checkpoint_that_does_not_fit_or_a_broken_config_is_refused(small_conf
     assert main(resume) == 1
     error = capsys.readouterr().err
     assert "config.json" in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("seed", 1.5), ("memory_size", 1000.0), ("batch_size", "32"), ("hidden_units", [32.0]), ("cuda_graphs", 1)],
+)
+def test_a_config_value_of_the_wrong_type_is_refused_before_anything_runs(name, value, small_config, capsys):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps(config | {name: value}))
+    before = checkpoint(run_dir)["step"]
+    capsys.readouterr()
+    resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
+    assert main(resume) == 1
+    error = capsys.readouterr().err
+    assert f"config.json is not a valid run config: {name} is" in error and error.count("\n") == 1
+    assert checkpoint(run_dir)["step"] == before
+
+
+def test_a_checkpoint_that_is_not_a_dict_is_one_line(small_config, capsys):
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
+    torch.save(torch.zeros(3), run_dir / "checkpoint.pt")
+    capsys.readouterr()
+    for argv in (["eval", "--run-name", "run"], ["train", "--resume", "--run-name", "run", "--num-steps", "300"]):
+        assert main([*argv, "--directory", small_config.directory]) == 1
+        error = capsys.readouterr().err
+        assert "checkpoint.pt: it holds a Tensor, not a checkpoint's dict" in error and error.count("\n") == 1
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(small_config, monkeypatch):

@@ -3,6 +3,7 @@ worker, Ctrl-C, and the Ray backend on a local Ray instance."""
 
 import contextlib
 import csv
+import fcntl
 import json
 import os
 import re
@@ -94,6 +95,46 @@ def test_bad_values_are_refused_before_anything_starts(flags, words, tmp_path, c
     error = capsys.readouterr().err
     assert words in error and error.count("\n") == 1
     assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--env-name", "Pendulum-v1", "Pendulm-v1"], "unknown environment 'Pendulm-v1'; did you mean Pendulum-v1"),
+        (["--sweep-name", "taken"], "taken is a file, not a sweep"),
+    ],
+)
+def test_a_bad_env_id_or_a_file_in_the_way_is_refused_before_anything_is_written(flags, words, tmp_path, capsys):
+    (tmp_path / "taken").write_text("a user's file")
+    assert main([*sweep(tmp_path), *flags]) == 1
+    error = capsys.readouterr().err
+    assert words in error and error.count("\n") == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["taken"]
+    assert (tmp_path / "taken").read_text() == "a user's file"
+
+
+def test_a_run_another_process_trains_is_not_removed_and_the_log_says_why(tmp_path, capsys):
+    assert main(sweep(tmp_path, "--seed", "1", "2", "--workers", "1")) == 0
+    run_dir = tmp_path / "study" / "seed=1"
+    (run_dir / "checkpoint.pt").unlink()  # as before its first checkpoint: the sweep would start it over
+    (run_dir / "events.out").write_text("another process's curves")
+    capsys.readouterr()
+    with open(run_dir / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a training process holds it
+        assert main(sweep(tmp_path, "--seed", "1", "2", "--workers", "1")) == 1
+    assert "1 of 1 runs did not finish" in capsys.readouterr().err
+    assert (run_dir / "events.out").read_text() == "another process's curves"
+    log = (tmp_path / "study" / "logs" / "seed=1.log").read_text()
+    assert f"error: {run_dir} is in use by another training process" in log
+
+
+def test_a_damaged_record_of_wall_times_is_one_line(tmp_path, capsys):
+    assert main(sweep(tmp_path, "--seed", "1")) == 0
+    (tmp_path / "study" / "wall_times.json").write_text('{"seed=1": 1')
+    capsys.readouterr()
+    assert main(["sweep", "--sweep-name", "study", "--directory", str(tmp_path), "--summary"]) == 1
+    error = capsys.readouterr().err
+    assert "wall_times.json is not a valid record of wall times" in error and error.count("\n") == 1
 
 
 def test_several_layer_widths_and_envs_name_the_runs(tmp_path, capsys):
