@@ -22,13 +22,11 @@ from pathlib import Path
 import gymnasium as gym
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from learning import SB3, SB3Policy  # noqa: E402  (after the path that finds it)
+from learning import load_run  # noqa: E402  (after the path that finds it)
 
 from soft_actor_critic.checkpoints import Seeds  # noqa: E402
 from soft_actor_critic.config import TrainConfig  # noqa: E402
-from soft_actor_critic.environment import make_env  # noqa: E402
-from soft_actor_critic.evaluate import deterministic_returns, load_policy  # noqa: E402
-from soft_actor_critic.runs import load_train_config  # noqa: E402
+from soft_actor_critic.evaluate import deterministic_returns  # noqa: E402
 
 ENDINGS = ("landed", "crashed", "hovering")
 
@@ -51,15 +49,7 @@ class Endings(gym.Wrapper):
 
 def play(run_dir: Path) -> tuple[float, Counter]:
     """The mean return of the run's deterministic eval and how its episodes ended."""
-    if run_dir.parent.parent.name == SB3:  # <directory>/sb3/<env>/seed=<S>, as learning.py names them
-        from stable_baselines3 import SAC
-
-        seed, env = int(run_dir.name.removeprefix("seed=")), Endings(make_env(run_dir.parent.name))
-        policy = SB3Policy(SAC.load(run_dir / "model.zip", device="cpu"))
-    else:  # any of this project's run folders: its config says the rest
-        config = load_train_config(run_dir)
-        seed, env = config.seed, Endings(make_env(config.env_name))
-        policy, _ = load_policy(run_dir, config.hidden_units, env)
+    seed, env, policy = load_run(run_dir, Endings)
     returns = deterministic_returns(env, policy, TrainConfig.eval_episodes, Seeds.of(seed).eval_env)
     return sum(returns) / len(returns), Counter(env.endings)
 

@@ -141,6 +141,23 @@ class SB3Policy(torch.nn.Module):
         return torch.as_tensor(self.model.predict(observations.numpy(), deterministic=deterministic)[0])
 
 
+def load_run(run_dir: Path, wrapper=lambda env: env):
+    """A run folder's seed, its env wrapped by `wrapper`, and its last policy: this project's run (its config
+    says the rest) or SB3's (<directory>/sb3/<env>/seed=<S>, as this script names them)."""
+    from soft_actor_critic.environment import make_env
+    from soft_actor_critic.evaluate import load_policy
+    from soft_actor_critic.runs import load_train_config
+
+    if run_dir.parent.parent.name == SB3:
+        from stable_baselines3 import SAC
+
+        seed, env = int(run_dir.name.removeprefix("seed=")), wrapper(make_env(run_dir.parent.name))
+        return seed, env, SB3Policy(SAC.load(run_dir / "model.zip", device="cpu"))
+    config = load_train_config(run_dir)
+    env = wrapper(make_env(config.env_name))
+    return config.seed, env, load_policy(run_dir, config.hidden_units, env)[0]
+
+
 def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str) -> None:
     """One SB3 run with one torch thread, evaluated every eval_every steps; picks up from its checkpoint."""
     from stable_baselines3 import SAC

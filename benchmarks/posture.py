@@ -1,8 +1,9 @@
-"""Which HalfCheetah runs learned to run on their back? For each run folder, one deterministic episode of its
-last policy (the first eval episode: the reset seeded with the run's eval seed), and the pitch of the torso
-over it: observation[1], rooty in radians, near 0 upright and near +-pi upside down.
+"""Which HalfCheetah runs learned to run on their back? For each run folder, this project's or SB3's from
+benchmarks/learning.py, one deterministic episode of its last policy (the first eval episode: the reset
+seeded with the run's eval seed), and the pitch of the torso over it: observation[1], rooty in radians,
+near 0 upright and near +-pi upside down.
 
-    python3 benchmarks/posture.py runs/learning/soft-actor-critic/HalfCheetah-v5/seed=*
+    python3 benchmarks/posture.py runs/learning/*/HalfCheetah-v5*/seed=*
 
 Running on its back is HalfCheetah's best-known local optimum: such a run stays near 1,000-1,500 at
 100,000 steps, where an upright one passes 3,500.
@@ -18,10 +19,10 @@ import gymnasium as gym
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from soft_actor_critic.checkpoints import Seeds  # noqa: E402  (after the path that finds it)
-from soft_actor_critic.environment import make_env  # noqa: E402
-from soft_actor_critic.evaluate import load_policy, rollout  # noqa: E402
-from soft_actor_critic.runs import load_train_config  # noqa: E402
+from learning import load_run  # noqa: E402  (after the path that finds it)
+
+from soft_actor_critic.checkpoints import Seeds  # noqa: E402
+from soft_actor_critic.evaluate import rollout  # noqa: E402
 
 
 class Pitch(gym.ObservationWrapper):
@@ -38,10 +39,8 @@ class Pitch(gym.ObservationWrapper):
 
 def pitches(run_dir: Path) -> tuple[float, np.ndarray]:
     """The episode's return and the torso's pitch at each of its steps (the reset's included)."""
-    config = load_train_config(run_dir)
-    env = Pitch(make_env(config.env_name))
-    policy, _ = load_policy(run_dir, config.hidden_units, env)
-    episode_return, _, _ = rollout(env, policy, True, Seeds.of(config.seed).eval_env, None)
+    seed, env, policy = load_run(run_dir, Pitch)
+    episode_return, _, _ = rollout(env, policy, True, Seeds.of(seed).eval_env, None)
     return episode_return, np.array(env.pitches)
 
 
