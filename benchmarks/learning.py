@@ -141,7 +141,7 @@ class SB3Policy(torch.nn.Module):
         return torch.as_tensor(self.model.predict(observations.numpy(), deterministic=deterministic)[0])
 
 
-def load_run(run_dir: Path, wrapper=lambda env: env):
+def load_run(run_dir: Path, wrapper):
     """A run folder's seed, its env wrapped by `wrapper`, and its last policy: this project's run (its config
     says the rest) or SB3's (<directory>/sb3/<env>/seed=<S>, as this script names them)."""
     from soft_actor_critic.environment import make_env

@@ -15,16 +15,14 @@ action dimensions where the two differ by more than 0.1 nat (|u| above about 6.5
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from soft_actor_critic.networks import LOG_STD_MAX, LOG_STD_MIN  # noqa: E402  (after the path that finds it)
+from soft_actor_critic.networks import LOG_STD_MAX, LOG_STD_MIN, tanh_log_det  # noqa: E402  (after the path that finds it)
 from soft_actor_critic.runs import load_checkpoint, load_train_config  # noqa: E402
 
 EPSILON_DIFFERS = 0.1  # nats
@@ -46,7 +44,7 @@ def raw_log_std(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         mean, log_std = policy.net(observations).chunk(2, dim=-1)
         generator = torch.Generator().manual_seed(0)
         pre_squash = mean + log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * torch.randn(mean.shape, generator=generator)
-        exact = 2 * (math.log(2) - pre_squash - F.softplus(-2 * pre_squash))  # as networks.py computes it
+        exact = tanh_log_det(pre_squash)
         with_epsilon = torch.log(1 - torch.tanh(pre_squash).pow(2) + 1e-6)  # as SB3 and CleanRL do
         return log_std.numpy(), ((with_epsilon - exact).abs() > EPSILON_DIFFERS).numpy()
 

@@ -38,6 +38,12 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def tanh_log_det(pre_squash: torch.Tensor) -> torch.Tensor:
+    """log(1 - tanh(u)^2), elementwise, as 2 (log 2 - u - softplus(-2u)): it stays finite where tanh(u)
+    rounds to +-1, where the naive form gives log(0)."""
+    return 2 * (math.log(2) - pre_squash - F.softplus(-2 * pre_squash))
+
+
 class SquashedGaussianPolicy(nn.Module):
     """pi(a|s): a Gaussian over pre-squash actions u, squashed by tanh and scaled to the env's Box.
 
@@ -64,16 +70,14 @@ class SquashedGaussianPolicy(nn.Module):
     def sample(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterized action a = scale * tanh(mean + std * eps) + bias and log pi(a|s), (batch,).
 
-        log pi(a|s) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2)   (1801.01290, eq. 21),
-        with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), which stays finite where tanh(u)
-        rounds to +-1 (the naive form gives log(0)).
+        log pi(a|s) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2)   (1801.01290, eq. 21).
         """
         mean, log_std = self(observations)
         std = log_std.exp()
         noise = torch.randn_like(mean)
         pre_squash = mean + std * noise  # rsample: gradients flow to mean and std
         gaussian_log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        log_det_jacobian = (2 * (math.log(2) - pre_squash - F.softplus(-2 * pre_squash))).sum(-1)
+        log_det_jacobian = tanh_log_det(pre_squash).sum(-1)
         action = torch.tanh(pre_squash) * self.action_scale + self.action_bias
         return action, gaussian_log_prob - log_det_jacobian
 
