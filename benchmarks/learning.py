@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from soft_actor_critic.config import TrainConfig  # noqa: E402  (after the path that finds it)
 from soft_actor_critic.runs import read_eval_rows, write_eval_rows  # noqa: E402
-from soft_actor_critic.sweep import MANIFEST_FILE, iqm_with_interval, read_manifest  # noqa: E402
+from soft_actor_critic.sweep.grid import MANIFEST_FILE, read_manifest  # noqa: E402
+from soft_actor_critic.sweep.summary import iqm_with_interval  # noqa: E402
 
 CLI = [sys.executable, "-m", "soft_actor_critic"]
 SB3 = "sb3"

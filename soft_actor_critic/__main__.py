@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from soft_actor_critic.config import (
+    FIELD_TYPES,
     RENAMED_ENV_IDS,
     ConfigError,
     EvalConfig,
@@ -25,12 +27,10 @@ from soft_actor_critic.config import (
     SweepConfig,
     TrainConfig,
     check_run_name,
+    flag_name,
 )
 
 PROG = "soft-actor-critic"
-# The argparse type of each field annotation in config.py (a tuple takes one value per word).
-TYPES = {"int": int, "float": float, "str": str, "str | None": str, "tuple[int, ...]": int}
-TYPES |= {"tuple[int, ...] | None": int, "tuple[str, ...]": str, "int | None": int}
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,33 +48,35 @@ def layer_widths(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a list of widths such as 256,256") from None
 
 
-def add_flags(parser: argparse.ArgumentParser, config_class: type, several: bool = False) -> None:
+def add_flags(
+    parser: argparse.ArgumentParser, config_class: type, *, several: bool = False, defaults: bool = True
+) -> None:
     """One argument per field of the config dataclass: `--field-name`, with the field's default, help
     text and argparse options (config.flag); a field with no default is required, or positional if marked.
-    With `several` (a sweep's grid), each flag but the switches and --directory takes one or more values."""
+    With `several` (a sweep's grid), each flag but the switches and --directory takes one or more values.
+    Without `defaults`, a flag that is not given is left out of the parsed arguments."""
     for field in dataclasses.fields(config_class):
-        options = dict(field.metadata)
-        if field.type == "bool":
-            options.setdefault("action", argparse.BooleanOptionalAction)
-        else:
-            options["type"] = TYPES[field.type]
         if several and field.name == "run_name":
             continue  # a sweep names its runs after their settings
-        if several and field.type != "bool" and field.name != "directory":
+        options, default = dict(field.metadata), field.default
+        parse = FIELD_TYPES[field.type].parse
+        if parse is None:
+            options.setdefault("action", argparse.BooleanOptionalAction)
+        else:
+            options["type"] = parse
+        if several and parse is not None and field.name != "directory":
             many = options.get("nargs") == "+"
-            options |= {"nargs": "+", "type": layer_widths if many else options["type"], "default": [field.default]}
-            options["metavar"] = "N,N" if many else None
+            options |= {"nargs": "+", "type": layer_widths if many else parse, "metavar": "N,N" if many else None}
+            default = [field.default]
         if options.pop("positional", False):
             parser.add_argument(field.name, **options)
         elif field.default is dataclasses.MISSING:
-            parser.add_argument(
-                f"--{field.name.replace('_', '-')}", required=True, default=argparse.SUPPRESS, **options
-            )
+            parser.add_argument(flag_name(field.name), required=True, default=argparse.SUPPRESS, **options)
         else:
-            parser.add_argument(f"--{field.name.replace('_', '-')}", **({"default": field.default} | options))
+            parser.add_argument(flag_name(field.name), default=default if defaults else argparse.SUPPRESS, **options)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def build_parser(*, defaults: bool = True) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = Parser(prog=PROG, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="{train,eval,plot,sweep}", parser_class=Parser
@@ -82,7 +84,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
     options = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter, "allow_abbrev": False}
     train = commands.add_parser("train", help="train a new agent, or resume one", **options)
-    add_flags(train, TrainConfig)
+    add_flags(train, TrainConfig, defaults=defaults)
     train.add_argument(
         "--resume", action="store_true", help="continue the run --run-name from its checkpoint, to --num-steps in total"
     )
@@ -98,10 +100,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, {"train": train, "eval": evaluate, "plot": plot, "sweep": sweep}
 
 
-def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
-    """The names of the options that appear on the command line."""
-    words = {word.split("=", 1)[0] for word in argv}
-    return {action.dest for action in parser._actions if words & set(action.option_strings)}
+def given_flags(argv: list[str]) -> set[str]:
+    """The names of the train flags that appear on the command line: argv parsed again by a parser
+    without defaults, which sets only what was given."""
+    parser, _ = build_parser(defaults=False)
+    return set(vars(parser.parse_args(argv))) - {"command", "resume"}
 
 
 def resumed_config(args: dict, given: set[str]) -> TrainConfig:
@@ -129,11 +132,12 @@ def renamed(env_name: str) -> str:
     return RENAMED_ENV_IDS.get(env_name, env_name)
 
 
-def run(command: str, config, resume: bool = False) -> None:
+def run_command(command: str, config, *, resume: bool = False, argv: list[str]) -> None:
+    """Carry out a parsed command; `argv` is what the sweep says continues it."""
     if command == "sweep":
         from soft_actor_critic.sweep import sweep
 
-        sweep(*config)
+        sweep(*config, command=f"{PROG} {shlex.join(argv)}")
     elif command == "train":
         from soft_actor_critic.train import train
 
@@ -160,12 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         args["env_name"] = [renamed(env_name) for env_name in args["env_name"]]
     try:
         if resume:
-            config = resumed_config(args, given_flags(commands["train"], argv))
+            config = resumed_config(args, given_flags(argv))
         elif command == "sweep":
             config = sweep_configs(args)
         else:
             config = {"train": TrainConfig, "eval": EvalConfig, "plot": PlotConfig}[command](**args)
-        run(command, config, resume)
+        run_command(command, config, resume=resume, argv=argv)
     except ConfigError as error:
         commands[command].error(str(error))  # exits 2, like every other usage error
     except Interrupted as error:

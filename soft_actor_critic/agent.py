@@ -31,6 +31,18 @@ class Agent:
     and an Adam optimizer for each of the three; `act` picks an action, `update` takes one gradient step
     on a batch. It touches no env, file or log: train.py drives it, checkpoints.py saves it."""
 
+    # Every part that training changes, declared once (as SB3's _get_torch_save_params): a tensor added
+    # here reaches the checkpoint, the finiteness check and the CUDA-graph capture alike.
+    PARTS = (
+        "policy",
+        "critic",
+        "target_critic",
+        "log_alpha",
+        "policy_optimizer",
+        "critic_optimizer",
+        "alpha_optimizer",
+    )
+
     def __init__(
         self,
         observation_dim: int,
@@ -112,33 +124,42 @@ class Agent:
         self.alpha_optimizer.step()
         return {"loss/temperature": loss.detach(), "train/alpha": self.alpha}
 
+    def parts(self) -> dict[str, nn.Module | torch.Tensor | torch.optim.Optimizer]:
+        """The parts of PARTS by name: the checkpoint saves them under these names, the finiteness check
+        and the CUDA-graph capture read their tensors."""
+        return {name: getattr(self, name) for name in self.PARTS}
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor of every part, the optimizers' moments and step counts included: all an update writes."""
+        return [tensor for part in self.parts().values() for tensor in tensors_of(part)]
+
     def is_finite(self) -> bool:
-        """No NaN or infinity in any network or in log_alpha (one host sync: call it rarely)."""
-        tensors = [*self.policy.parameters(), *self.critic.parameters(), *self.target_critic.parameters()]
-        return bool(torch.stack([tensor.isfinite().all() for tensor in [*tensors, self.log_alpha]]).all())
+        """No NaN or infinity in any part (one host sync: call it rarely)."""
+        return bool(torch.stack([tensor.isfinite().all() for tensor in self.tensors()]).all())
 
     def state_dict(self) -> dict:
         return {
-            "policy": self.policy.state_dict(),
-            "critic": self.critic.state_dict(),
-            "target_critic": self.target_critic.state_dict(),
-            "log_alpha": self.log_alpha.detach().clone(),
-        } | {name: optimizer.state_dict() for name, optimizer in self.optimizers().items()}
+            name: part.detach().clone() if isinstance(part, torch.Tensor) else part.state_dict()
+            for name, part in self.parts().items()
+        }
 
     def load_state_dict(self, state: dict) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.critic.load_state_dict(state["critic"])
-        self.target_critic.load_state_dict(state["target_critic"])
-        with torch.no_grad():
-            self.log_alpha.copy_(state["log_alpha"])
-        for name, optimizer in self.optimizers().items():
-            optimizer.load_state_dict(state[name])
-            for group in optimizer.param_groups:  # a checkpoint from the other kind of device says otherwise
-                group["capturable"] = self.capturable
+        for name, part in self.parts().items():
+            if isinstance(part, torch.Tensor):
+                with torch.no_grad():
+                    part.copy_(state[name])
+                continue
+            part.load_state_dict(state[name])
+            if isinstance(part, torch.optim.Optimizer):
+                for group in part.param_groups:  # a checkpoint from the other kind of device says otherwise
+                    group["capturable"] = self.capturable
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {
-            "policy_optimizer": self.policy_optimizer,
-            "critic_optimizer": self.critic_optimizer,
-            "alpha_optimizer": self.alpha_optimizer,
-        }
+
+def tensors_of(part: nn.Module | torch.Tensor | torch.optim.Optimizer) -> list[torch.Tensor]:
+    """A part's own tensors, the same objects at every call: a module's parameters and buffers, an
+    optimizer's state, or the tensor itself."""
+    if isinstance(part, nn.Module):
+        return [*part.parameters(), *part.buffers()]
+    if isinstance(part, torch.optim.Optimizer):
+        return [value for state in part.state.values() for value in state.values() if torch.is_tensor(value)]
+    return [part]

@@ -18,14 +18,7 @@ import torch
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import RunError, TrainConfig, first_line
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.runs import (
-    CHECKPOINT_FILE,
-    load_buffer,
-    load_checkpoint,
-    read_eval_rows,
-    save_checkpoint,
-    write_eval_rows,
-)
+from soft_actor_critic.runs import CHECKPOINT_FILE, load_buffer, load_checkpoint, save_checkpoint
 
 
 class Seeds(NamedTuple):
@@ -55,8 +48,8 @@ class Progress:
     first_update_after: int = 0  # updates run on the steps after this one
 
     @classmethod
-    def start(cls, config: TrainConfig) -> Progress:
-        return cls(np.random.default_rng(Seeds.of(config.seed).warmup), first_update_after=config.start_step)
+    def start(cls, config: TrainConfig, seeds: Seeds) -> Progress:
+        return cls(np.random.default_rng(seeds.warmup), first_update_after=config.start_step)
 
 
 def save_run(
@@ -101,7 +94,7 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
     """Load the run's checkpoint into agent, buffer and random states; returns where the run stood."""
     path = run_dir / CHECKPOINT_FILE
     state = load_checkpoint(run_dir)
-    if "critic" not in state:  # what benchmarks/ship_agent.py writes
+    if "critic" not in state:  # what release/ship_agent.py writes
         raise RunError(f"{path} holds only a policy's weights (an agent shipped for eval): it cannot be resumed")
     try:
         agent.load_state_dict(state)
@@ -114,10 +107,6 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
         raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
     if step >= config.num_steps:
         raise RunError(f"{run_dir.name} is already at step {step}; raise --num-steps above it to train on")
-    # What a run killed after its checkpoint evaluated is logged again by the resumed run.
-    rows = read_eval_rows(run_dir)
-    if any(row["step"] > step for row in rows):
-        write_eval_rows(run_dir, [row for row in rows if row["step"] <= step])
     if state.get("buffer_file"):
         load_buffer(run_dir, state["buffer_file"], buffer)
     else:  # saved with --no-save-buffer: refill with the policy (no second random warm-up) before updating

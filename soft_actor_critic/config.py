@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass
 
 MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
 MAX_NAME_BYTES = 200  # of a run or sweep name: file systems allow 255, and the sweep adds _2, logs add .log
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU, else cpu
-CHECKPOINTS = ("last", "best")  # what `eval --checkpoint` loads: checkpoint.pt, or best.pt of the periodic evals
+CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}  # what `eval --checkpoint` loads: the checkpoint,
+# or the policy of the best periodic eval
 
 # Gymnasium 1.x renamed these; the old ids keep working with a notice.
 RENAMED_ENV_IDS = {
@@ -43,6 +45,39 @@ def first_line(error: BaseException) -> str:
     """An exception as one line of text, for a one-line error message."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def flag_name(field_name: str) -> str:
+    """The command-line flag of a config field: --num-steps for num_steps."""
+    return f"--{field_name.replace('_', '-')}"
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """How a config field of one annotation is read: from a word of the command line, and from config.json."""
+
+    parse: Callable[[str], object] | None  # one word of the command line; None: a switch, which takes no word
+    json: tuple[type, ...]  # the exact JSON types its value may have (each element's, for a tuple)
+    sequence: bool = False  # a tuple: one word per element, a list in JSON
+
+    def fits(self, value) -> bool:
+        """Whether a value read from JSON has this type exactly: a 1.5 seed or a "256" batch would fail only later."""
+        if self.sequence:
+            return isinstance(value, list) and all(type(element) in self.json for element in value)
+        return type(value) in self.json
+
+
+FIELD_TYPES = {  # by the annotation, as dataclasses.fields() gives it under `from __future__ import annotations`
+    "int": FieldType(int, (int,)),
+    "int | None": FieldType(int, (int, type(None))),
+    "float": FieldType(float, (int, float)),
+    "bool": FieldType(None, (bool,)),
+    "str": FieldType(str, (str,)),
+    "str | None": FieldType(str, (str, type(None))),
+    "tuple[int, ...]": FieldType(int, (int,), sequence=True),
+    "tuple[int, ...] | None": FieldType(int, (int,), sequence=True),
+    "tuple[str, ...]": FieldType(str, (str,), sequence=True),
+}
 
 
 def _require(condition: bool, message: str) -> None:
@@ -120,17 +155,17 @@ class TrainConfig:
         _check_seed(self.seed)
         _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "eval_episodes"):
-            _require(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+            _require(getattr(self, name) > 0, f"{flag_name(name)} must be positive, got {getattr(self, name)}")
         for name in ("start_step", "checkpoint_every", "eval_every"):
             value = getattr(self, name)
-            _require(value >= 0, f"--{name.replace('_', '-')} must be zero or more, got {value}")
+            _require(value >= 0, f"{flag_name(name)} must be zero or more, got {value}")
         _require(
             self.batch_size <= self.memory_size,
             f"--batch-size ({self.batch_size}) must not exceed --memory-size ({self.memory_size})",
         )
         for name in ("learning_rate", "alpha"):
             value = getattr(self, name)
-            _require(math.isfinite(value) and value > 0, f"--{name.replace('_', '-')} must be positive, got {value}")
+            _require(math.isfinite(value) and value > 0, f"{flag_name(name)} must be positive, got {value}")
         for name in ("gamma", "tau"):
             value = getattr(self, name)
             _require(0 < value <= 1, f"--{name} must be in (0, 1], got {value}")
@@ -147,17 +182,20 @@ class TrainConfig:
         for name, value in flags.items():
             value = tuple(value) if isinstance(value, list) else value
             if name not in changeable and value != getattr(self, name):
-                allowed = ", ".join(f"--{flag.replace('_', '-')}" for flag in RESUME_FLAGS)
+                allowed = ", ".join(map(flag_name, RESUME_FLAGS))
                 raise ConfigError(
-                    f"--{name.replace('_', '-')} {_show(value)} differs from the run's {_show(getattr(self, name))}: "
+                    f"{flag_name(name)} {_show(value)} differs from the run's {_show(getattr(self, name))}: "
                     f"a resumed run keeps its config (only {allowed} may change)"
                 )
         return dataclasses.replace(self, **{name: flags[name] for name in changeable if name in flags})
 
 
-# What `train --resume` may change; everything else would no longer be the run that was checkpointed.
-# (The periodic evals use an env and no random stream of their own: they never change the training.)
-RESUME_FLAGS = ("num_steps", "checkpoint_every", "save_buffer", "device", "cuda_graphs", "eval_every", "eval_episodes")
+# How a run is carried out, not what it learns: these may differ when a run, or a sweep, is continued.
+EXECUTION_SETTINGS = ("checkpoint_every", "save_buffer", "device", "cuda_graphs")
+# What `train --resume` may change: that, how long it trains, and its evals; anything else would no longer
+# be the run that was checkpointed. (The periodic evals use an env and no random stream of their own: they
+# never change the training.)
+RESUME_FLAGS = ("num_steps", *EXECUTION_SETTINGS, "eval_every", "eval_episodes")
 
 
 def _show(value) -> str:
@@ -198,7 +236,9 @@ class EvalConfig:
     render: bool = flag(False, "show the episodes in a window (needs a display)", action="store_true")
     record: bool = flag(False, "write a GIF per episode into <run>/videos/", action="store_true")
     checkpoint: str = flag(
-        "last", "last: the latest checkpoint; best: the best policy of the periodic evals", choices=CHECKPOINTS
+        "last",
+        "last: the latest checkpoint; best: the best policy of the periodic evals",
+        choices=tuple(CHECKPOINT_FILES),
     )
 
     def __post_init__(self) -> None:
@@ -210,8 +250,8 @@ class EvalConfig:
         _check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
         _require(
-            self.checkpoint in CHECKPOINTS,
-            f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {self.checkpoint!r}",
+            self.checkpoint in CHECKPOINT_FILES,
+            f"--checkpoint must be one of {', '.join(CHECKPOINT_FILES)}, got {self.checkpoint!r}",
         )
         _require(not (self.render and self.record), "--render and --record are exclusive: pick one")
 

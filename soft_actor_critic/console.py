@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 from tqdm import tqdm
 
@@ -42,17 +43,22 @@ def say(text: str) -> None:
     tqdm.write(text, file=ReaderMayLeave(sys.stdout))
 
 
-step_counter = None  # in a sweep's worker: whatever its add(n) is, it counts the steps of all the sweep's runs
-
-
 class Bar(tqdm):
+    """tqdm that also tells `on_update(n)` of each update (a sweep counts the steps of all its runs)."""
+
+    def __init__(self, *args, on_update: Callable[[int], None] | None = None, **kwargs) -> None:
+        self.on_update = on_update
+        super().__init__(*args, **kwargs)
+
     def update(self, n: int = 1):
-        if step_counter is not None:
-            step_counter.add(n)
+        if self.on_update is not None:
+            self.on_update(n)
         return super().update(n)
 
 
-def progress_bar(total: int, initial: int) -> tqdm:
-    """Steps done, steps/s and ETA on stderr, redrawn at most once a second."""
+def progress_bar(total: int, initial: int, on_update: Callable[[int], None] | None = None) -> tqdm:
+    """Steps done, steps/s and ETA on stderr, redrawn at most once a second; `on_update(n)` hears of each update."""
     stderr = ReaderMayLeave(sys.stderr)
-    return Bar(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr)
+    return Bar(
+        total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr, on_update=on_update
+    )

@@ -51,14 +51,6 @@ def capture(function: Callable, state: Callable[[], list[torch.Tensor]]) -> tupl
     return graph, outputs
 
 
-def training_state(agent: Agent) -> list[torch.Tensor]:
-    """Every tensor an update writes: the networks, log_alpha and the optimizers' state."""
-    tensors = [*agent.policy.parameters(), *agent.critic.parameters(), *agent.target_critic.parameters()]
-    for optimizer in agent.optimizers().values():
-        tensors += [value for state in optimizer.state.values() for value in state.values() if torch.is_tensor(value)]
-    return [*tensors, agent.log_alpha]
-
-
 class GraphedUpdate:
     """`agent.update(buffer.sample(batch_size))` as one graph replay: the rows are drawn into a fixed
     tensor (the same draws as `sample`), and the graph gathers them from the buffer's storage."""
@@ -66,9 +58,7 @@ class GraphedUpdate:
     def __init__(self, agent: Agent, buffer: ReplayBuffer, batch_size: int) -> None:
         self.buffer, self.batch_size = buffer, batch_size
         self.rows = torch.zeros(batch_size, dtype=torch.long, device=buffer.device)  # row 0 exists in any buffer
-        self.graph, self.metrics = capture(
-            lambda: agent.update(buffer.gather(self.rows)), lambda: training_state(agent)
-        )
+        self.graph, self.metrics = capture(lambda: agent.update(buffer.gather(self.rows)), agent.tensors)
 
     def __call__(self) -> dict[str, torch.Tensor]:
         self.buffer.sample_rows(self.batch_size, out=self.rows)

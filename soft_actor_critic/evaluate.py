@@ -1,8 +1,8 @@
-"""Load a run's policy and roll it out: print returns, show a window, or record GIFs; and the periodic
-evals of training, with the rule that keeps the best policy."""
+"""Load a run's policy and roll it out: print returns, show a window, or record GIFs."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -12,25 +12,17 @@ import gymnasium as gym
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.tensorboard import SummaryWriter
 
-from soft_actor_critic.agent import Agent
-from soft_actor_critic.checkpoints import Seeds
-from soft_actor_critic.config import ConfigError, EvalConfig, RunError, TrainConfig, first_line
-from soft_actor_critic.console import say
+from soft_actor_critic.config import CHECKPOINT_FILES, ConfigError, EvalConfig, RunError, TrainConfig, first_line
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import SquashedGaussianPolicy
 from soft_actor_critic.runs import (
-    BEST_FILE,
     CHECKPOINT_FILE,
     create_unique_dir,
     find_run,
     load_checkpoint,
     load_train_config,
-    read_eval_rows,
-    save_best,
     timestamp,
-    write_eval_rows,
 )
 
 MAX_GIF_FPS = 30  # frames above this rate are dropped: smaller files, and browsers slow faster GIFs anyway
@@ -46,9 +38,6 @@ def create_video_dir(run_dir: Path) -> Path:
         return create_unique_dir(run_dir / "videos", timestamp())
     except OSError as error:
         raise RunError(f"cannot create a folder for GIFs in {run_dir / 'videos'}: {first_line(error)}") from None
-
-
-CHECKPOINT_FILES = {"last": CHECKPOINT_FILE, "best": BEST_FILE}  # --checkpoint
 
 
 def load_policy(
@@ -85,7 +74,12 @@ def render_frame(env: gym.Env) -> Image.Image:
 
 
 def rollout(
-    env: gym.Env, policy: SquashedGaussianPolicy, deterministic: bool, seed: int | None, frame_skip: int | None
+    env: gym.Env,
+    policy: SquashedGaussianPolicy,
+    *,
+    deterministic: bool,
+    seed: int | None = None,
+    frame_skip: int | None = None,
 ) -> tuple[float, int, list[Image.Image]]:
     """One episode: its return, its length, and every frame_skip-th frame when frame_skip is set."""
     device = next(policy.parameters()).device
@@ -107,7 +101,10 @@ def rollout(
 def deterministic_returns(env: gym.Env, policy: SquashedGaussianPolicy, num_episodes: int, seed: int) -> list[float]:
     """The returns of num_episodes episodes acting with tanh(mean); the first reset is seeded with `seed`,
     so every call plays the same episodes."""
-    return [rollout(env, policy, True, seed if episode == 0 else None, None)[0] for episode in range(num_episodes)]
+    return [
+        rollout(env, policy, deterministic=True, seed=seed if episode == 0 else None)[0]
+        for episode in range(num_episodes)
+    ]
 
 
 def evaluate(config: EvalConfig) -> list[float]:
@@ -126,7 +123,14 @@ def evaluate(config: EvalConfig) -> list[float]:
         os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's off-screen renderer; Box2D needs none
 
     render_mode = "human" if config.render else "rgb_array" if config.record else None
-    env = make_env(train_config.env_name, render_mode=render_mode)
+    with contextlib.closing(make_env(train_config.env_name, render_mode=render_mode)) as env:
+        returns = play(env, run_dir, train_config, config)
+    print(f"mean return {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes", flush=True)
+    return returns
+
+
+def play(env: gym.Env, run_dir: Path, train_config: TrainConfig, config: EvalConfig) -> list[float]:
+    """The episodes of `evaluate`, printed (and recorded) one by one; returns their returns."""
     name = CHECKPOINT_FILES[config.checkpoint]
     policy, step = load_policy(run_dir, train_config.hidden_units, env, name)
     print(f"the policy of step {step} from {run_dir / name}", flush=True)
@@ -135,74 +139,16 @@ def evaluate(config: EvalConfig) -> list[float]:
     frame_skip = math.ceil(env_fps / MAX_GIF_FPS) if config.record else None
     video_dir = create_video_dir(run_dir) if config.record else None
     returns = []
-    try:
-        for episode in range(1, config.num_episodes + 1):
-            # Seeding the first reset seeds the env's generator for all the episodes after it.
-            seed = config.seed if episode == 1 else None
-            episode_return, length, frames = rollout(env, policy, config.deterministic, seed, frame_skip)
-            returns.append(episode_return)
-            print(f"episode {episode}: return {episode_return:.1f}, length {length}", flush=True)
-            if frames:
-                path = video_dir / f"episode-{episode}.gif"
-                write_gif(frames, path, env_fps / frame_skip)
-                print(f"recorded {path}", flush=True)
-    finally:
-        env.close()
-    print(f"mean return {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes", flush=True)
+    for episode in range(1, config.num_episodes + 1):
+        # Seeding the first reset seeds the env's generator for all the episodes after it.
+        seed = config.seed if episode == 1 else None
+        episode_return, length, frames = rollout(
+            env, policy, deterministic=config.deterministic, seed=seed, frame_skip=frame_skip
+        )
+        returns.append(episode_return)
+        print(f"episode {episode}: return {episode_return:.1f}, length {length}", flush=True)
+        if frames:
+            path = video_dir / f"episode-{episode}.gif"
+            write_gif(frames, path, env_fps / frame_skip)
+            print(f"recorded {path}", flush=True)
     return returns
-
-
-class PeriodicEval:
-    """config.eval_episodes episodes with deterministic actions on an env of its own, logged to
-    TensorBoard (eval/return, eval/return_std) and eval.csv; the best policy so far goes to best.pt.
-
-    Every eval plays the same episodes (its first reset is seeded alike), so the curve compares
-    policies, not start states. It draws on no random stream of the training: with or without it,
-    a run learns the same.
-    """
-
-    def __init__(
-        self, run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, writer: SummaryWriter, step: int
-    ):
-        self.run_dir, self.env, self.agent, self.writer = run_dir, env, agent, writer
-        self.episodes, self.seed = config.eval_episodes, Seeds.of(config.seed).eval_env
-        self.rows = read_eval_rows(run_dir)  # restore() has dropped those past the checkpoint
-        self.best_return = best_eval_return(run_dir, step)
-
-    def __call__(self, step: int) -> None:
-        """Evaluate the policy of `step`; it goes to best.pt if it beats every eval so far."""
-        returns = deterministic_returns(self.env, self.agent.policy, self.episodes, self.seed)
-        mean, std = float(np.mean(returns)), float(np.std(returns))
-        self.writer.add_scalar("eval/return", mean, step)
-        self.writer.add_scalar("eval/return_std", std, step)
-        self.rows.append({"step": step, "return_mean": mean, "return_std": std, "episodes": len(returns)})
-        write_eval_rows(self.run_dir, self.rows)
-        best = mean > self.best_return
-        if best:
-            self.best_return = mean
-            save_best(self.run_dir, {"policy": self.agent.policy.state_dict(), "step": step, "eval_return": mean})
-        say(f"step {step}: eval return {mean:.1f} ± {std:.1f} over {len(returns)} episodes" + " (best)" * best)
-
-
-def best_eval_return(run_dir: Path, step: int) -> float:
-    """The eval return best.pt must beat to be replaced. A best.pt from past the checkpoint (written by a
-    run killed after it) is kept: it is a policy that really scored that return; one that cannot be read
-    is replaced by the next eval."""
-    if not (run_dir / BEST_FILE).is_file():
-        return -math.inf
-    try:
-        best = load_checkpoint(run_dir, BEST_FILE)
-        best_step, best_return = int(best["step"]), float(best["eval_return"])
-    except (RunError, KeyError, TypeError, ValueError) as error:
-        print(
-            f"note: {run_dir / BEST_FILE} cannot be read ({first_line(error)}); the next eval replaces it",
-            file=sys.stderr,
-        )
-        return -math.inf
-    if best_step > step:
-        print(
-            f"note: {run_dir / BEST_FILE} is the policy of step {best_step}, past the checkpoint; "
-            f"it stays until an eval beats its return of {best_return:.1f}",
-            file=sys.stderr,
-        )
-    return best_return

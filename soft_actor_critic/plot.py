@@ -28,7 +28,9 @@ NOT_SETTINGS = {"seed", "run_name", "directory", *RESUME_FLAGS}
 
 
 @dataclasses.dataclass
-class Run:
+class RunCurves:
+    """What plot draws of one run: its config and its two curves."""
+
     path: Path
     config: TrainConfig
     returns: tuple[np.ndarray, np.ndarray]  # (env steps, episode return) at each episode's end
@@ -64,7 +66,7 @@ def scalars(path: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([point.step for point in points]), np.array([point.value for point in points])
 
 
-def load_run(path: Path) -> Run | None:
+def load_run(path: Path) -> RunCurves | None:
     """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv; None if it
     has logged neither yet."""
     returns = scalars(path, "episode/return")
@@ -72,7 +74,7 @@ def load_run(path: Path) -> Run | None:
     if not len(returns[0]) and not rows:
         return None
     evals = (np.array([row["step"] for row in rows]), np.array([row["return_mean"] for row in rows]))
-    return Run(path, load_train_config(path), returns, evals)
+    return RunCurves(path, load_train_config(path), returns, evals)
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -87,7 +89,7 @@ def settings(config: TrainConfig) -> dict:
     return {key: value for key, value in dataclasses.asdict(config).items() if key not in NOT_SETTINGS}
 
 
-def group_by_setting(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
+def group_by_setting(runs: list[RunCurves]) -> dict[str, dict[str, list[RunCurves]]]:
     """{env name: {curve label: runs}}; a label names what differs from the env's other curves."""
     by_env = defaultdict(lambda: defaultdict(list))
     for run in runs:

@@ -22,15 +22,15 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from soft_actor_critic.config import RunError, TrainConfig, first_line
+from soft_actor_critic.config import CHECKPOINT_FILES, FIELD_TYPES, RunError, TrainConfig, first_line
 from soft_actor_critic.replay_buffer import ReplayBuffer
 
 CONFIG_FILE = "config.json"
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FILE = CHECKPOINT_FILES["last"]
 BUFFER_FILE = "replay_buffer-{step:09d}.npz"  # named by step: checkpoint.pt names the one that goes with it
 BUFFER_FILE_PATTERN = re.compile(r"replay_buffer-\d{9}\.npz(\.tmp)?")  # what save_checkpoint may remove
 LOCK_FILE = ".lock"
-BEST_FILE = "best.pt"  # the policy of the best periodic eval so far
+BEST_FILE = CHECKPOINT_FILES["best"]  # the policy of the best periodic eval so far
 EVAL_FILE = "eval.csv"  # one row per periodic eval
 EVAL_COLUMNS = ("step", "return_mean", "return_std", "episodes")
 
@@ -82,7 +82,9 @@ def find_run(directory: str, run_name: str) -> Path:
     raise RunError(f"no run {run_name!r} in {root}; {listing}")
 
 
-JSON_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "str | None": (str, type(None))}
+def write_train_config(run_dir: Path, config: TrainConfig) -> None:
+    """The run's resolved config, config.json, which --resume, eval and plot read back."""
+    write_atomically(run_dir / CONFIG_FILE, lambda file: file.write(config.to_json().encode()))
 
 
 def load_train_config(run_dir: Path) -> TrainConfig:
@@ -92,14 +94,8 @@ def load_train_config(run_dir: Path) -> TrainConfig:
         if not isinstance(values, dict):
             raise TypeError(f"it holds a {type(values).__name__}, not an object of settings")
         known = {field.name: field.type for field in fields(TrainConfig)}
-        for name, value in values.items():  # exact types: a 1.5 seed or a "256" batch would fail only later
-            if name not in known:
-                continue
-            if known[name] == "tuple[int, ...]":
-                valid = isinstance(value, list) and all(type(width) is int for width in value)
-            else:
-                valid = type(value) in JSON_TYPES[known[name]]
-            if not valid:
+        for name, value in values.items():
+            if name in known and not FIELD_TYPES[known[name]].fits(value):
                 raise TypeError(f"{name} is {json.dumps(value)}, which is not a valid {known[name]}")
         return TrainConfig(**{key: value for key, value in values.items() if key in known})
     except FileNotFoundError:

@@ -7,10 +7,9 @@ import contextlib
 import dataclasses
 import shlex
 import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,9 +25,10 @@ from soft_actor_critic.config import Interrupted, RunError, TrainConfig
 from soft_actor_critic.console import progress_bar, say
 from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
 from soft_actor_critic.environment import make_env
-from soft_actor_critic.evaluate import PeriodicEval
+from soft_actor_critic.periodic_eval import PeriodicEval, forget_evals_after
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.runs import CONFIG_FILE, create_run_dir, find_run, locked, write_atomically
+from soft_actor_critic.runs import create_run_dir, find_run, locked, write_train_config
+from soft_actor_critic.signals import StopRequest, stop_requests
 
 LOG_INTERVAL = 250  # env steps between two points of the loss and SPS curves
 
@@ -38,6 +38,7 @@ class Training:
     """A run's parts, as the loop uses them."""
 
     config: TrainConfig
+    seeds: Seeds  # the run's random streams, derived from config.seed once
     env: gym.Env
     agent: Agent
     buffer: ReplayBuffer
@@ -45,6 +46,7 @@ class Training:
     progress: Progress
     run_dir: Path | None = None  # where checkpoints go; None: none are written
     evaluate: PeriodicEval | None = None  # None: no periodic evals
+    count_steps: Callable[[int], None] | None = None  # told of every env step (a sweep's progress bar)
 
     def checkpoint(self) -> None:
         if self.run_dir is not None:
@@ -52,35 +54,38 @@ class Training:
             save_run(self.run_dir, self.config, self.env, self.agent, self.buffer, self.progress)
 
 
-@dataclasses.dataclass
-class StopRequest:
-    signum: int | None = None  # the signal that asked training to stop, once one has
-
-
-def train(config: TrainConfig, resume: bool = False) -> Path:
+def train(config: TrainConfig, resume: bool = False, count_steps: Callable[[int], None] | None = None) -> Path:
     """Train to exactly config.num_steps env steps, in a new run folder or, with `resume`, in the
-    existing one from its checkpoint; returns the run folder."""
+    existing one from its checkpoint; returns the run folder. `count_steps(n)`, if given, hears of
+    every env step as the progress bar does."""
     device = resolve_device(config.device)
+    seeds = Seeds.of(config.seed)
     with contextlib.ExitStack() as stack:
         env = stack.enter_context(contextlib.closing(make_env(config.env_name)))
         eval_env = stack.enter_context(contextlib.closing(make_env(config.env_name))) if config.eval_every else None
-        agent, buffer = build(config, env, device)
+        agent, buffer = build_agent_and_buffer(config, env, device, seeds)
         # Only now that everything is built: a run folder is never left behind by bad input.
         run_dir = find_run(config.directory, config.run_name) if resume else new_run_dir(config)
         stack.enter_context(locked(run_dir))
-        progress = restore(run_dir, config, env, agent, buffer) if resume else Progress.start(config)
+        progress = continue_run(run_dir, config, env, agent, buffer) if resume else Progress.start(config, seeds)
         config = dataclasses.replace(config, run_name=run_dir.name)
-        write_atomically(run_dir / CONFIG_FILE, lambda file: file.write(config.to_json().encode()))
+        write_train_config(run_dir, config)
         say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
         # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
         writer = stack.enter_context(SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None))
         if not resume:
             log_hyperparameters(writer, config)
-        evaluate = PeriodicEval(run_dir, config, eval_env, agent, writer, progress.step) if eval_env else None
-        training = Training(config, env, agent, buffer, writer, progress, run_dir, evaluate)
+        evaluate = (
+            PeriodicEval(
+                run_dir, eval_env, agent, writer, episodes=config.eval_episodes, seed=seeds.eval_env, step=progress.step
+            )
+            if eval_env
+            else None
+        )
+        training = Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate, count_steps)
         try:
-            with stop_signals() as stop:
-                run_loop(training, stop)
+            with stop_requests() as stop:
+                training_loop(training, stop)
                 training.checkpoint()  # the final one; a signal now only waits for it
         except Interrupted as interruption:
             command = (
@@ -93,9 +98,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     return run_dir
 
 
-def build(config: TrainConfig, env: gym.Env, device: torch.device) -> tuple[Agent, ReplayBuffer]:
+def build_agent_and_buffer(
+    config: TrainConfig, env: gym.Env, device: torch.device, seeds: Seeds
+) -> tuple[Agent, ReplayBuffer]:
     """The agent, sized for env and seeded, and its replay buffer, allocated in full."""
-    seeds = Seeds.of(config.seed)
     torch.manual_seed(seeds.torch)
     observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     try:
@@ -108,20 +114,27 @@ def build(config: TrainConfig, env: gym.Env, device: torch.device) -> tuple[Agen
         raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
 
 
+def continue_run(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer) -> Progress:
+    """Restore the run's checkpoint; the evals logged past it (by a run killed after it) are dropped."""
+    progress = restore(run_dir, config, env, agent, buffer)
+    forget_evals_after(run_dir, progress.step)
+    return progress
+
+
 def new_run_dir(config: TrainConfig) -> Path:
     return create_run_dir(config.directory, config.run_name, config.env_name)
 
 
-def run_loop(training: Training, stop: StopRequest | None = None) -> None:
+def training_loop(training: Training, stop: StopRequest | None = None) -> None:
     """Env steps up to config.num_steps: uniform warm-up actions, then the policy's, with
     config.updates_per_step updates after each step; evals and checkpoints when they fall due."""
     config, env, buffer, progress = training.config, training.env, training.buffer, training.progress
     act, update = act_and_update(config, env, training.agent, buffer)
     low, high = env.action_space.low, env.action_space.high
-    with progress_bar(config.num_steps, progress.step) as bar:
+    with progress_bar(config.num_steps, progress.step, on_update=training.count_steps) as bar:
         log = LoopLog(training.writer, bar, progress.step)
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
-        observation, _ = env.reset(seed=Seeds.of(config.seed).env if progress.step == 0 else None)
+        observation, _ = env.reset(seed=training.seeds.env if progress.step == 0 else None)
         for step in range(progress.step + 1, config.num_steps + 1):
             if step <= config.start_step:  # the policy knows nothing yet: explore uniformly
                 action = progress.warmup_rng.uniform(low, high).astype(np.float32)
@@ -225,29 +238,3 @@ def log_hyperparameters(writer: SummaryWriter, config: TrainConfig) -> None:
     }
     for summary in hparams(values, {"episode/return": 0.0}):
         writer.file_writer.add_summary(summary)
-
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[StopRequest]:
-    """While training, SIGINT (Ctrl-C) and SIGTERM ask the loop to checkpoint and stop after the step
-    in progress; a second Ctrl-C stops at once (the previous checkpoint stays whole)."""
-    request = StopRequest()
-
-    def handle(signum, frame):
-        if request.signum == signal.SIGINT == signum:
-            raise KeyboardInterrupt
-        request.signum = signum
-
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may handle signals
-        yield request
-        return
-    # A signal someone chose to ignore (a background job's SIGINT) stays ignored.
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    for signum, handler in previous.items():
-        if handler != signal.SIG_IGN:
-            signal.signal(signum, handle)
-    try:
-        yield request
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from soft_actor_critic import cuda_graphs
 from soft_actor_critic.agent import Agent, polyak_update
 from soft_actor_critic.config import TrainConfig
-from soft_actor_critic.replay_buffer import Batch
+from soft_actor_critic.replay_buffer import Batch, ReplayBuffer
 
 OBSERVATION_DIM, ACTION_DIM = 3, 2
 
@@ -115,6 +116,35 @@ def test_save_then_load_gives_identical_actions_and_updates():
     torch.manual_seed(5)
     second = clone.update(make_batch(seed=1))
     assert {k: v.item() for k, v in first.items()} == {k: v.item() for k, v in second.items()}
+
+
+class AgentWithAnExtraPart(Agent):
+    """An Agent with one more part, declared in one place: a batch-norm layer, whose running statistics
+    are buffers, not parameters (as CrossQ's batch renormalization will have)."""
+
+    PARTS = (*Agent.PARTS, "extra")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra = torch.nn.BatchNorm1d(OBSERVATION_DIM)
+
+
+def test_a_part_declared_once_reaches_the_checkpoint_the_finiteness_check_and_the_graph_capture(monkeypatch):
+    config = TrainConfig(hidden_units=(16, 16))
+    agent, clone = (AgentWithAnExtraPart(OBSERVATION_DIM, ACTION_DIM, -1, 1, config) for _ in range(2))
+    agent.extra(torch.randn(8, OBSERVATION_DIM) + 3.0)  # training mode: moves the running mean
+    clone.load_state_dict(copy.deepcopy(agent.state_dict()))
+    assert torch.equal(clone.extra.running_mean, agent.extra.running_mean)
+    assert not torch.equal(clone.extra.running_mean, torch.zeros(OBSERVATION_DIM))
+
+    captured = []  # what GraphedUpdate hands the capture as the state to put back after its warm-up calls
+    monkeypatch.setattr(cuda_graphs, "capture", lambda function, state: (captured.extend(state()), None))
+    cuda_graphs.GraphedUpdate(agent, ReplayBuffer(10, OBSERVATION_DIM, ACTION_DIM, seed=0), batch_size=4)
+    assert any(tensor is agent.extra.running_mean for tensor in captured)
+
+    assert agent.is_finite()
+    agent.extra.running_var[0] = math.inf
+    assert not agent.is_finite()
 
 
 def test_act_returns_one_action_in_bounds():

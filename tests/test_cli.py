@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, read_checkpoint
 
 from soft_actor_critic.__main__ import build_parser, main
 from soft_actor_critic.config import EvalConfig, TrainConfig
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse(argv: list[str]) -> dict:
@@ -208,5 +207,5 @@ def test_training_into_a_closed_pipe_finishes_the_run(small_config, stderr):
     process.stdout.close()  # what `head -1` does; the evals print after this
     _, errors = process.communicate(timeout=120)
     assert process.returncode == 0, errors
-    checkpoint = torch.load(Path(small_config.directory) / "run" / "checkpoint.pt", weights_only=True)
+    checkpoint = read_checkpoint(Path(small_config.directory) / "run")
     assert checkpoint["step"] == 400

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, read_checkpoint
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import TrainConfig
-from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate, training_state
+from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.train import train
 
@@ -52,7 +53,7 @@ def test_graphed_updates_equal_eager_updates():
     for key in eager_metrics[-1]:
         torch.testing.assert_close(graphed_metrics[-1][key], eager_metrics[-1][key], rtol=1e-3, atol=1e-4, msg=key)
     assert not torch.equal(graphed_metrics[0]["loss/critic"], graphed_metrics[-1]["loss/critic"])  # fresh batches
-    after_eager, after_graphed = training_state(eager), training_state(graphed)
+    after_eager, after_graphed = eager.tensors(), graphed.tensors()
     assert len(after_eager) == len(after_graphed)
     for one, other in zip(after_eager, after_graphed):
         torch.testing.assert_close(other, one, rtol=1e-3, atol=1e-4)  # float rounding, not a different update
@@ -89,21 +90,16 @@ def test_graphed_actions_equal_eager_actions_with_fresh_noise_each_time():
     assert np.all(np.abs(graphed[0]) <= HIGH)
 
 
-def checkpoint_step(run_dir: Path) -> int:
-    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
-
-
 def saved_on_gpu(run_dir: Path, step: int) -> bool:
     """Whether the run's checkpoint is of `step` and was written from a GPU (whose Adam is capturable)."""
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    state = read_checkpoint(run_dir)
     assert state["step"] == step
     return state["critic_optimizer"]["param_groups"][0]["capturable"]
 
 
 def test_a_run_moves_from_gpu_to_cpu_and_back(small_config):
     directory = small_config.directory
-    tiny = ["--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--batch-size", "32", "--start-step", "100"]
-    assert main(["train", *tiny, "--num-steps", "300", "--run-name", "run", "--directory", directory]) == 0
+    assert main(["train", *TINY, "--num-steps", "300", "--run-name", "run", "--directory", directory]) == 0
     run_dir = Path(directory) / "run"
     assert saved_on_gpu(run_dir, 300)  # --device auto took the GPU
     resume = ["train", "--resume", "--run-name", "run", "--directory", directory]
@@ -121,7 +117,7 @@ def test_the_same_seed_learns_alike_with_and_without_graphs(small_config):
     checkpoints = []
     for name, graphs in (("graphs", True), ("eager", False)):
         config = dataclasses.replace(small_config, num_steps=300, run_name=name, device="cuda", cuda_graphs=graphs)
-        checkpoints.append(torch.load(train(config) / "checkpoint.pt", weights_only=True))
+        checkpoints.append(read_checkpoint(train(config)))
     for name in ("policy", "critic"):
         for key, tensor in checkpoints[0][name].items():
             torch.testing.assert_close(tensor, checkpoints[1][name][key], rtol=1e-2, atol=1e-3, msg=f"{name}.{key}")

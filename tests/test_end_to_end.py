@@ -2,13 +2,12 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
+from conftest import TINY, read_checkpoint
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic.__main__ import main
 
-TINY = ["--hidden-units", "32", "32", "--batch-size", "32", "--memory-size", "1000", "--start-step", "100"]
 LOGGED = {
     "loss/critic",
     "loss/policy",
@@ -25,7 +24,7 @@ LOGGED = {
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("runs")
-    argv = ["train", "--env-name", "Pendulum-v1", "--num-steps", "500", "--directory", str(directory), *TINY]
+    argv = ["train", *TINY, "--memory-size", "1000", "--num-steps", "500", "--directory", str(directory)]
     assert main([*argv, "--run-name", "tiny"]) == 0
     return directory / "tiny"
 
@@ -33,7 +32,7 @@ def trained_run(tmp_path_factory) -> Path:
 def test_run_folder_holds_config_checkpoint_and_events(trained_run):
     config = json.loads((trained_run / "config.json").read_text())
     assert config["env_name"] == "Pendulum-v1" and config["run_name"] == "tiny" and config["hidden_units"] == [32, 32]
-    checkpoint = torch.load(trained_run / "checkpoint.pt", weights_only=True)
+    checkpoint = read_checkpoint(trained_run)
     assert checkpoint["step"] == 500
     assert {"policy", "critic", "target_critic", "log_alpha"} <= set(checkpoint)
     assert {"policy_optimizer", "critic_optimizer", "alpha_optimizer"} <= set(checkpoint)

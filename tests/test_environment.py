@@ -4,7 +4,7 @@ import pytest
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.config import RunError
-from soft_actor_critic.environment import check_spaces
+from soft_actor_critic.environment import check_spaces, make_env
 
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
@@ -31,8 +31,13 @@ def test_spaces_sac_cannot_drive_are_refused(spaces, words):
         check_spaces(SpacesEnv(**spaces))
 
 
-def test_a_flat_bounded_box_env_passes():
-    check_spaces(SpacesEnv())
+def test_a_flat_bounded_box_env_is_made_with_its_spaces():
+    gym.register("test/FlatBox-v0", entry_point=lambda **kwargs: SpacesEnv())
+    try:
+        env = make_env("test/FlatBox-v0")
+    finally:
+        del gym.registry["test/FlatBox-v0"]
+    assert env.observation_space == BOX and env.action_space == BOX
 
 
 def train_on(entry_point, capsys, tmp_path) -> str:

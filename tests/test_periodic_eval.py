@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import read_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic.__main__ import main
@@ -38,7 +39,7 @@ def test_evals_every_n_steps_and_at_the_end_keep_the_best_policy(small_config):
     assert [value for _, value in logged] == pytest.approx(means)
     assert [step for step, _ in scalars(run_dir, "eval/return_std")] == [200, 400, 600, 650]
 
-    best = torch.load(run_dir / "best.pt", weights_only=True)
+    best = read_checkpoint(run_dir, "best.pt")
     assert best["eval_return"] == pytest.approx(max(means))
     assert best["step"] == int(rows[means.index(max(means))]["step"])
     policy = SquashedGaussianPolicy(3, 1, small_config.hidden_units, [-2.0], [2.0])
@@ -56,7 +57,7 @@ def test_eval_every_zero_evaluates_nothing(small_config):
 def test_evaluating_does_not_change_what_is_learned(small_config):
     plain = train(dataclasses.replace(small_config, num_steps=450, eval_every=0, run_name="plain"))
     evaluated = train(dataclasses.replace(small_config, num_steps=450, eval_every=150, run_name="evaluated"))
-    first, second = (torch.load(run / "checkpoint.pt", weights_only=True) for run in (plain, evaluated))
+    first, second = (read_checkpoint(run) for run in (plain, evaluated))
     for name in ("policy", "critic"):
         for key, tensor in first[name].items():
             assert torch.equal(tensor, second[name][key]), f"{name}.{key}"
@@ -76,7 +77,7 @@ def kill_after_an_eval_at_500(run_dir) -> None:
     an eval row at 500, and a best.pt (a perfect one) from that eval."""
     with open(run_dir / "eval.csv", "a") as file:
         file.write("500,0.0,0.0,2\n")
-    best = torch.load(run_dir / "best.pt", weights_only=True)
+    best = read_checkpoint(run_dir, "best.pt")
     torch.save(best | {"step": 500, "eval_return": 0.0}, run_dir / "best.pt")
 
 
@@ -90,7 +91,7 @@ def test_resume_drops_the_rows_past_the_checkpoint_but_keeps_a_better_best(small
     rows = eval_rows(run_dir)
     assert [int(row["step"]) for row in rows] == [200, 400, 600]
     assert all(float(row["return_mean"]) < 0.0 for row in rows)  # Pendulum's returns: none beats 0
-    best = torch.load(run_dir / "best.pt", weights_only=True)
+    best = read_checkpoint(run_dir, "best.pt")
     assert best["step"] == 500 and best["eval_return"] == 0.0  # not replaced by a worse policy
 
 
@@ -98,12 +99,12 @@ def test_resume_replaces_a_best_past_the_checkpoint_once_an_eval_beats_it(small_
     config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
     run_dir = train(config)
     kill_after_an_eval_at_500(run_dir)
-    best = torch.load(run_dir / "best.pt", weights_only=True)
+    best = read_checkpoint(run_dir, "best.pt")
     torch.save(best | {"eval_return": -1e9}, run_dir / "best.pt")  # an eval of that policy that anything beats
     argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "600"]
     assert main(argv) == 0
     rows = eval_rows(run_dir)
-    best = torch.load(run_dir / "best.pt", weights_only=True)
+    best = read_checkpoint(run_dir, "best.pt")
     assert best["step"] == 600 and best["eval_return"] == pytest.approx(float(rows[-1]["return_mean"]))
 
 
@@ -118,7 +119,7 @@ def test_resume_without_evals_still_drops_the_rows_past_the_checkpoint(small_con
 
 def test_eval_loads_the_best_or_the_last_checkpoint(small_config, capsys):
     run_dir = train(dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run"))
-    best = torch.load(run_dir / "best.pt", weights_only=True)
+    best = read_checkpoint(run_dir, "best.pt")
     best["policy"] = {key: torch.zeros_like(tensor) for key, tensor in best["policy"].items()}
     torch.save(best, run_dir / "best.pt")  # a policy whose every action is 0: easy to tell apart
     base = ["eval", "--run-name", "run", "--directory", small_config.directory, "--deterministic", "--seed", "3"]

@@ -47,7 +47,7 @@ def test_wraps_around_and_keeps_the_newest():
 
 
 def test_empty_buffer_refuses_to_sample():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot sample from an empty replay buffer"):
         ReplayBuffer(capacity=4, observation_dim=1, action_dim=1).sample(1)
 
 

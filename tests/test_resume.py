@@ -10,49 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from conftest import ROOT, TINY, buffer_rows, logged_steps, read_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.checkpoints import Progress, random_states, restore, set_random_states
 from soft_actor_critic.config import RunError
-from soft_actor_critic.environment import make_env
-from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.train import train
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--batch-size", "32", "--start-step", "100"]
-
-
-def checkpoint(run_dir: Path) -> dict:
-    return torch.load(run_dir / "checkpoint.pt", weights_only=True)
-
-
-def logged_steps(run_dir: Path, tag: str) -> list[int]:
-    """The steps TensorBoard shows for `tag`, after it drops what a resume purged."""
-    events = EventAccumulator(str(run_dir))
-    events.Reload()
-    return [event.step for event in events.Scalars(tag)]
-
-
-def buffer_rows(run_dir: Path) -> int:
-    with np.load(run_dir / checkpoint(run_dir)["buffer_file"]) as arrays:
-        return len(arrays["rewards"])
-
-
-def test_a_checkpoint_holds_everything_needed_to_continue(small_config):
-    run_dir = train(dataclasses.replace(small_config, num_steps=250, checkpoint_every=100, run_name="run"))
-    state = checkpoint(run_dir)
-    assert {"policy", "critic", "target_critic", "log_alpha"} <= set(state)
-    assert {"policy_optimizer", "critic_optimizer", "alpha_optimizer"} <= set(state)
-    assert state["step"] == 250 and state["episodes"] == 1  # Pendulum episodes are 200 steps
-    random_states = {"torch", "cuda", "buffer", "buffer_device", "warmup", "env"}  # every stream a run draws from
-    assert set(state["rng"]) == random_states
-    assert state["buffer_file"] == "replay_buffer-000000250.npz" and buffer_rows(run_dir) == 250
-    assert sorted(path.name for path in run_dir.glob("replay_buffer-*")) == [state["buffer_file"]]  # old ones gone
 
 
 def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config, capsys):
@@ -61,7 +27,7 @@ def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config,
     argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "700"]
     assert main(argv) == 0
     assert "resuming at step 300" in capsys.readouterr().out
-    state = checkpoint(run_dir)
+    state = read_checkpoint(run_dir)
     assert state["step"] == 700 and buffer_rows(run_dir) == 700
     assert state["episodes"] == 3  # one finished before the checkpoint, two after (the resume starts a new one)
     assert logged_steps(run_dir, "time/sps") == [250, 500]
@@ -75,12 +41,12 @@ def test_a_moved_run_resumes_where_it_is_now(small_config, tmp_path):
     new_home.mkdir()
     old.rename(new_home / "run")
     assert main(["train", "--resume", "--run-name", "run", "--directory", str(new_home), "--num-steps", "200"]) == 0
-    assert checkpoint(new_home / "run")["step"] == 200 and not old.exists()
+    assert read_checkpoint(new_home / "run")["step"] == 200 and not old.exists()
 
 
 def test_resume_refuses_flags_that_would_change_the_run(small_config, capsys):
     run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
-    before = checkpoint(run_dir)["step"]
+    before = read_checkpoint(run_dir)["step"]
     resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
     for flags, name in (
         (["--hidden-units", "64"], "--hidden-units"),
@@ -91,7 +57,7 @@ def test_resume_refuses_flags_that_would_change_the_run(small_config, capsys):
             main([*resume, *flags])
         error = capsys.readouterr().err
         assert exit_info.value.code == 2 and name in error and "differs from the run's" in error
-    assert checkpoint(run_dir)["step"] == before
+    assert read_checkpoint(run_dir)["step"] == before
     assert main([*resume, "--hidden-units", "32", "32", "--seed", str(small_config.seed)]) == 0  # same values: fine
 
 
@@ -126,7 +92,7 @@ def test_resume_of_a_finished_run_asks_for_more_steps(small_config, capsys):
 
 def test_resume_without_a_saved_buffer_refills_before_updating(small_config, capsys, monkeypatch):
     run_dir = train(dataclasses.replace(small_config, num_steps=150, save_buffer=False, run_name="run"))
-    assert checkpoint(run_dir)["buffer_file"] is None and not list(run_dir.glob("replay_buffer-*"))
+    assert read_checkpoint(run_dir)["buffer_file"] is None and not list(run_dir.glob("replay_buffer-*"))
     updated_at = []
     update = Agent.update
     monkeypatch.setattr(
@@ -142,7 +108,7 @@ def test_corrupt_files_are_one_line_errors_and_stay_untouched(small_config, caps
     run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
     capsys.readouterr()
     resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
-    buffer_file = run_dir / checkpoint(run_dir)["buffer_file"]
+    buffer_file = run_dir / read_checkpoint(run_dir)["buffer_file"]
     buffer_file.rename(run_dir / "kept-aside.npz")
     assert main(resume) == 1
     assert f"{buffer_file.name} is missing" in capsys.readouterr().err
@@ -180,13 +146,13 @@ def test_a_config_value_of_the_wrong_type_is_refused_before_anything_runs(name, 
     run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="run"))
     config = json.loads((run_dir / "config.json").read_text())
     (run_dir / "config.json").write_text(json.dumps(config | {name: value}))
-    before = checkpoint(run_dir)["step"]
+    before = read_checkpoint(run_dir)["step"]
     capsys.readouterr()
     resume = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "300"]
     assert main(resume) == 1
     error = capsys.readouterr().err
     assert f"config.json is not a valid run config: {name} is" in error and error.count("\n") == 1
-    assert checkpoint(run_dir)["step"] == before
+    assert read_checkpoint(run_dir)["step"] == before
 
 
 def test_a_checkpoint_that_is_not_a_dict_is_one_line(small_config, capsys):
@@ -216,16 +182,16 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(small_config, m
     monkeypatch.setattr(Agent, "update", update_that_diverges)
     with pytest.raises(RunError, match="nan"):
         train(config)
-    assert checkpoint(Path(config.directory) / "run")["step"] == 400  # the last good one, not a NaN one
+    assert read_checkpoint(Path(config.directory) / "run")["step"] == 400  # the last good one, not a NaN one
 
 
 def test_same_seed_same_run(small_config):
     runs = [train(dataclasses.replace(small_config, num_steps=450, run_name=name)) for name in ("a", "b")]
-    first, second = (checkpoint(run_dir) for run_dir in runs)
+    first, second = (read_checkpoint(run_dir) for run_dir in runs)
     for name in ("policy", "critic", "target_critic"):
         for key, tensor in first[name].items():
             assert torch.equal(tensor, second[name][key]), f"{name}.{key}"
-    other = checkpoint(train(dataclasses.replace(small_config, num_steps=250, seed=2, run_name="c")))
+    other = read_checkpoint(train(dataclasses.replace(small_config, num_steps=250, seed=2, run_name="c")))
     assert not torch.equal(other["policy"]["net.0.weight"], first["policy"]["net.0.weight"])  # the seed counts
     returns = [[event.value for event in EventAccumulator(str(run)).Reload().Scalars("episode/return")] for run in runs]
     assert returns[0] == returns[1] and len(returns[0]) == 2
@@ -256,11 +222,11 @@ def test_kill_9_then_resume_finishes_the_run(tmp_path, capsys):
     time.sleep(0.3)  # let it run on past the checkpoint, so there are curves to purge
     process.kill()  # SIGKILL: no handler runs
     process.wait()
-    saved = checkpoint(run_dir)["step"]
+    saved = read_checkpoint(run_dir)["step"]
     assert saved % 400 == 0 and saved < 5000
     assert buffer_rows(run_dir) == saved
     assert main(resume) == 0
-    assert checkpoint(run_dir)["step"] == 5000 and buffer_rows(run_dir) == 5000
+    assert read_checkpoint(run_dir)["step"] == 5000 and buffer_rows(run_dir) == 5000
     steps = logged_steps(run_dir, "time/sps")
     assert steps == list(range(250, 5001, 250))  # each point once: what the killed run logged after `saved` is gone
 
@@ -277,45 +243,8 @@ def test_a_signal_checkpoints_and_tells_how_to_resume(tmp_path, signum):
     assert process.returncode == 128 + signum
     message = stderr.decode().strip().splitlines()[-1]
     assert "--resume --run-name run" in message and "checkpoint saved" in message
-    state = checkpoint(run_dir)
+    state = read_checkpoint(run_dir)
     assert 0 < state["step"] < 100000 and buffer_rows(run_dir) == state["step"]
-
-
-def test_random_states_round_trip_through_a_checkpoint_file(small_config, tmp_path):
-    env = make_env("Pendulum-v1")
-    agent = Agent(3, 1, env.action_space.low, env.action_space.high, small_config)
-    buffer = ReplayBuffer(100, 3, 1, seed=0)
-    buffer.add(np.zeros(3), np.zeros(1), 0.0, np.zeros(3), False)
-    progress = Progress.start(small_config)
-    env.reset(seed=3)
-    torch.save(random_states(env, agent, buffer, progress), tmp_path / "states.pt")
-
-    def draws() -> list:
-        return [
-            torch.rand(1).item(),
-            buffer.sample(4).rewards.tolist(),
-            progress.warmup_rng.random(),
-            env.unwrapped.np_random.random(),
-        ]
-
-    first = draws()
-    set_random_states(torch.load(tmp_path / "states.pt", weights_only=True), env, agent, buffer, progress)
-    assert draws() == first
-
-
-def test_resume_restores_every_random_stream(small_config):
-    run_dir = train(dataclasses.replace(small_config, num_steps=250, run_name="run"))
-    env = make_env("Pendulum-v1")
-    agent = Agent(3, 1, env.action_space.low, env.action_space.high, small_config)
-    buffer = ReplayBuffer(small_config.memory_size, 3, 1, seed=0)
-    torch.manual_seed(123)  # states a fresh process could be in, all unlike the run's
-    env.reset(seed=123)
-    progress = restore(run_dir, dataclasses.replace(small_config, num_steps=300), env, agent, buffer)
-    restored, saved = random_states(env, agent, buffer, progress), checkpoint(run_dir)["rng"]
-    assert set(restored) == set(saved)
-    for name, state in saved.items():
-        same = torch.equal(restored[name], state) if isinstance(state, torch.Tensor) else restored[name] == state
-        assert same, name
 
 
 def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(small_config, monkeypatch):

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,22 +15,16 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from conftest import ROOT, checkpoint_step, logged_steps, wait_for
 
 from soft_actor_critic.__main__ import main
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "8,8", "--batch-size", "16", "--memory-size", "500"]
 TINY += ["--start-step", "100", "--num-steps", "150", "--eval-every", "150", "--eval-episodes", "1", "--device", "cpu"]
 
 
 def sweep(directory: Path, *flags: str) -> list[str]:
     return ["sweep", "--sweep-name", "study", "--directory", str(directory), *TINY, *flags]
-
-
-def checkpoint_step(run_dir: Path) -> int:
-    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
 
 
 def summary(sweep_dir: Path) -> list[dict]:
@@ -128,6 +123,15 @@ def test_a_run_another_process_trains_is_not_removed_and_the_log_says_why(tmp_pa
     assert f"error: {run_dir} is in use by another training process" in log
 
 
+def test_the_command_that_continues_a_sweep_is_the_one_main_was_given(tmp_path, capsys):
+    argv = sweep(tmp_path, "--hidden-units", "100000000,100000000", "--workers", "1")  # a run that cannot start
+    assert main(argv) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith(
+        f"1 of 1 runs did not finish; the same command continues them: soft-actor-critic {shlex.join(argv)}"
+    )
+
+
 def test_a_damaged_record_of_wall_times_is_one_line(tmp_path, capsys):
     assert main(sweep(tmp_path, "--seed", "1")) == 0
     (tmp_path / "study" / "wall_times.json").write_text('{"seed=1": 1')
@@ -168,13 +172,6 @@ def start_sweep():
         process.wait()
 
 
-def wait_for(condition, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def workers(pid: int) -> list[int]:
     """The sweep's worker processes: its children started by multiprocessing's spawn (Linux /proc)."""
     children = [int(task) for task in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -194,9 +191,7 @@ def test_a_killed_worker_costs_its_run_one_checkpoint_and_the_same_command_finis
     for seed in (1, 2):
         run = tmp_path / "study" / f"seed={seed}"
         assert checkpoint_step(run) == 3000
-        events = EventAccumulator(str(run))
-        events.Reload()
-        assert [event.step for event in events.Scalars("time/sps")] == list(range(250, 3001, 250))
+        assert logged_steps(run, "time/sps") == list(range(250, 3001, 250))
 
 
 def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_sweep, tmp_path):
@@ -218,6 +213,15 @@ def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_swe
     assert not (tmp_path / "study" / "seed=3").exists()  # queued, never started
 
 
+def test_each_worker_starts_with_its_share_of_threads_in_its_environment(start_sweep, tmp_path):
+    process = start_sweep(tmp_path, "--seed", "1", "2", "--workers", "2")
+    wait_for(lambda: len(workers(process.pid)) == 2)
+    threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    for pid in workers(process.pid):  # the environment the worker's interpreter started with
+        variables = dict(item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if item)
+        assert variables[b"OMP_NUM_THREADS"] == variables[b"MKL_NUM_THREADS"] == threads.encode()
+
+
 def test_ctrl_c_while_the_workers_start_is_an_interruption_not_an_error(start_sweep, tmp_path):
     process = start_sweep(tmp_path, "--seed", "1", "2", "--workers", "2")
     wait_for(lambda: len(workers(process.pid)) == 2)  # spawned, still importing torch
@@ -227,11 +231,12 @@ def test_ctrl_c_while_the_workers_start_is_an_interruption_not_an_error(start_sw
     assert "stopped on an error" not in stdout.decode()
 
 
-def test_ray_backend_on_a_local_instance(tmp_path, capsys):
+def test_ray_backend_on_a_local_instance_counts_every_step(tmp_path, capsys):
     pytest.importorskip("ray")
     assert main(sweep(tmp_path, "--seed", "1", "2", "--ray-address", "local")) == 0
     for seed in (1, 2):
         assert checkpoint_step(tmp_path / "study" / f"seed={seed}") == 150
+    assert "300/300" in capsys.readouterr().err  # the bar's last count: every step, not only whole hundreds
     assert [row["seeds"] for row in summary(tmp_path / "study")] == ["2"]
 
 

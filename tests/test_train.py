@@ -8,11 +8,10 @@ from gymnasium.wrappers import TimeLimit
 from torch.utils.tensorboard import SummaryWriter
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.checkpoints import Progress
+from soft_actor_critic.checkpoints import Progress, Seeds
 from soft_actor_critic.config import RunError
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.runs import create_run_dir
-from soft_actor_critic.train import Training, resolve_device, run_loop
+from soft_actor_critic.train import Training, resolve_device, training_loop
 
 
 class CounterEnv(gym.Env):
@@ -35,12 +34,18 @@ class CounterEnv(gym.Env):
         return np.array([self.t], np.float32), 1.0, terminated, False, {}
 
 
+def loop(config, env: gym.Env, agent, buffer: ReplayBuffer, tmp_path) -> None:
+    """train.training_loop without a run folder: no checkpoints, no evals."""
+    seeds = Seeds.of(config.seed)
+    with SummaryWriter(str(tmp_path / "events")) as writer:
+        training_loop(Training(config, seeds, env, agent, buffer, writer, Progress.start(config, seeds)))
+
+
 def collect(env: gym.Env, small_config, tmp_path, steps: int) -> ReplayBuffer:
     config = dataclasses.replace(small_config, num_steps=steps, start_step=steps)
     agent = Agent(1, 1, env.action_space.low, env.action_space.high, config)
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
-    with SummaryWriter(str(tmp_path / "events")) as writer:
-        run_loop(Training(config, env, agent, buffer, writer, Progress.start(config)))
+    loop(config, env, agent, buffer, tmp_path)
     return buffer
 
 
@@ -62,23 +67,8 @@ def test_exactly_num_steps_env_steps(small_config, tmp_path):
     assert len(buffer) == 13
 
 
-def test_run_names_never_collide(tmp_path):
-    first = create_run_dir(str(tmp_path), None, "ALE/Pong-v5")
-    second = create_run_dir(str(tmp_path), None, "ALE/Pong-v5")
-    assert first != second and first.is_dir() and second.is_dir()
-    assert first.parent == tmp_path and "ALE-Pong-v5" in first.name
-
-
-def test_existing_run_is_refused_and_left_alone(tmp_path):
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(RunError, match="already exists"):
-        create_run_dir(str(tmp_path), "mine", "Pendulum-v1")
-    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
-
-
 class CountingAgent:
-    """Stands in for Agent in run_loop: records when it is asked to act and to update."""
+    """Stands in for Agent in training_loop: records when it is asked to act and to update."""
 
     device = torch.device("cpu")
 
@@ -99,8 +89,7 @@ def test_uniform_warm_up_then_one_update_per_step(small_config, tmp_path):
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
     agent = CountingAgent(buffer)
     env = TimeLimit(CounterEnv(), max_episode_steps=4)
-    with SummaryWriter(str(tmp_path / "events")) as writer:
-        run_loop(Training(config, env, agent, buffer, writer, Progress.start(config)))
+    loop(config, env, agent, buffer, tmp_path)
     assert agent.acted == 8  # steps 6..13 act with the policy
     assert agent.updated_at == list(range(6, 14))  # one update per step, each after storing that step
     warm_up_actions = buffer.actions[:5, 0].numpy()
@@ -114,8 +103,7 @@ def test_updates_per_step_repeats_the_update(small_config, tmp_path):
     buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
     agent = CountingAgent(buffer)
     env = TimeLimit(CounterEnv(), max_episode_steps=4)
-    with SummaryWriter(str(tmp_path / "events")) as writer:
-        run_loop(Training(config, env, agent, buffer, writer, Progress.start(config)))
+    loop(config, env, agent, buffer, tmp_path)
     assert agent.updated_at == [6, 6, 6, 7, 7, 7, 8, 8, 8]
 
 

@@ -6,7 +6,7 @@ the run's eval seed, so the same episodes its eval.csv scores), each episode cou
 - crashed: it hit the ground with its body or flew off the screen, the env's -100;
 - hovering: it was still flying at the 1,000-step limit.
 
-    python3 benchmarks/landing.py runs/learning/*/LunarLanderContinuous-v3*/seed=*
+    python3 analysis/landing.py runs/learning/*/LunarLanderContinuous-v3*/seed=*
 
 Hovering is LunarLander's best-known local optimum: a lander that never touches down forgoes the +100 but
 never risks the -100, and scores near 0 where a landing one scores 200-300.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import gymnasium as gym
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, and learning.py's reader of both kinds of run
 from learning import load_run  # noqa: E402  (after the path that finds it)
 
 from soft_actor_critic.checkpoints import Seeds  # noqa: E402

@@ -1,7 +1,7 @@
 """Does the policy's log-std bound ever bind? For each run folder, the log-std that its last policy gives
 on every state of its saved replay buffer, before the clamp to [LOG_STD_MIN, LOG_STD_MAX].
 
-    python3 benchmarks/log_std.py runs/learning/soft-actor-critic/Pendulum-v1/seed=*
+    python3 analysis/log_std.py runs/learning/soft-actor-critic/Pendulum-v1/seed=*
 
 It prints, per run, the lowest, the 0.1% quantile, the median and the highest log-std over those states
 and action dimensions, and how many fall below -5 (CleanRL's lower bound) or outside this project's

@@ -2,7 +2,7 @@
 that holds the policy's weights and the step only (no critics, optimizers or replay buffer), taken from
 the run's latest checkpoint or, with --checkpoint best, from its best.pt.
 
-    python3 benchmarks/ship_agent.py runs/lunar-tuned-seed1 runs/lunar-lander --checkpoint best
+    python3 release/ship_agent.py runs/lunar-tuned-seed1 runs/lunar-lander --checkpoint best
 
 `eval --run-name lunar-lander` then works on it as on any run; `train --resume` refuses it, as it holds
 nothing to continue training from.

@@ -3,7 +3,7 @@ benchmarks/learning.py, one deterministic episode of its last policy (the first 
 seeded with the run's eval seed), and the pitch of the torso over it: observation[1], rooty in radians,
 near 0 upright and near +-pi upside down.
 
-    python3 benchmarks/posture.py runs/learning/*/HalfCheetah-v5*/seed=*
+    python3 analysis/posture.py runs/learning/*/HalfCheetah-v5*/seed=*
 
 Running on its back is HalfCheetah's best-known local optimum: such a run stays near 1,000-1,500 at
 100,000 steps, where an upright one passes 3,500.
@@ -18,7 +18,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, and learning.py's reader of both kinds of run
 from learning import load_run  # noqa: E402  (after the path that finds it)
 
 from soft_actor_critic.checkpoints import Seeds  # noqa: E402
@@ -40,7 +41,7 @@ class Pitch(gym.ObservationWrapper):
 def pitches(run_dir: Path) -> tuple[float, np.ndarray]:
     """The episode's return and the torso's pitch at each of its steps (the reset's included)."""
     seed, env, policy = load_run(run_dir, Pitch)
-    episode_return, _, _ = rollout(env, policy, True, Seeds.of(seed).eval_env, None)
+    episode_return, _, _ = rollout(env, policy, deterministic=True, seed=Seeds.of(seed).eval_env)
     return episode_return, np.array(env.pitches)
 
 

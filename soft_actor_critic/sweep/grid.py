@@ -1,0 +1,88 @@
+"""A sweep's grid: every combination of the values given to train's flags, each run named after the
+settings that vary; and the manifest that records the grid, so that a second command with another grid
+is refused."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from soft_actor_critic.config import EXECUTION_SETTINGS, ConfigError, RunError, TrainConfig, first_line, flag_name
+from soft_actor_critic.runs import write_atomically
+
+MANIFEST_FILE = "sweep.json"
+
+
+def expand(grid: dict, sweep_dir: Path) -> list[TrainConfig]:
+    """Every combination of the grid's values (a ConfigError for any that train would refuse), each run
+    named after the settings that vary, the seed last: Pendulum-v1_learning-rate=0.001_seed=2."""
+    names = [name for name in grid if name != "directory"]
+    values = [grid[name] if isinstance(grid[name], list) else [grid[name]] for name in names]
+    varying = sorted((name for name, options in zip(names, values) if len(options) > 1), key=lambda n: n == "seed")
+    for name, options in zip(names, values):
+        if len(set(options)) < len(options):
+            raise ConfigError(f"{flag_name(name)} lists a value twice")
+    runs = []
+    for combination in itertools.product(*values):
+        settings = dict(zip(names, combination))
+        parts = [
+            f"{flag_name(name).removeprefix('--')}={name_part(settings[name])}"
+            for name in varying
+            if name != "env_name"
+        ]
+        env = settings["env_name"].replace("/", "-")
+        run_name = "_".join([env] * ("env_name" in varying or not parts) + parts)
+        runs.append(TrainConfig(**settings, directory=str(sweep_dir), run_name=run_name))
+    return runs
+
+
+def name_part(value) -> str:
+    """A setting's value as it appears in a run's name: 256,256 for layer widths."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def saved_grid(path: Path) -> dict:
+    """The grid in a sweep's manifest, as JSON holds it (lists for tuples); a damaged file is a RunError."""
+    try:
+        grid = json.loads(path.read_text())["grid"]
+        if not isinstance(grid, dict):
+            raise TypeError(f"its grid is a {type(grid).__name__}, not a dict")
+        return grid
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunError(f"{path} is not a valid sweep manifest: {first_line(error)}") from None
+
+
+def read_manifest(sweep_dir: Path) -> dict:
+    """The grid a sweep was run with, as expand() takes it."""
+    path = sweep_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise RunError(f"{sweep_dir} is not a sweep (no {MANIFEST_FILE}): run the sweep first")
+    return {
+        name: [tuple(v) if isinstance(v, list) else v for v in values] if isinstance(values, list) else values
+        for name, values in saved_grid(path).items()
+    }
+
+
+def write_manifest(sweep_dir: Path, grid: dict) -> None:
+    """Write the grid into the sweep folder; a folder that holds another grid (or no sweep) is refused.
+    How the runs are carried out (EXECUTION_SETTINGS) may differ when a sweep is continued."""
+    manifest = {name: json.loads(json.dumps(values)) for name, values in grid.items() if name != "directory"}
+    path = sweep_dir / MANIFEST_FILE
+    if path.is_file():
+        saved = saved_grid(path)
+        for name, values in manifest.items():
+            if name not in EXECUTION_SETTINGS and saved.get(name) != values:
+                raise RunError(
+                    f"{sweep_dir} is a sweep of another grid ({flag_name(name)} {saved.get(name)} there, {values} "
+                    "now): continue it with its own flags, or choose another --sweep-name"
+                )
+    elif sweep_dir.exists() and not sweep_dir.is_dir():
+        raise RunError(f"{sweep_dir} is a file, not a sweep: choose another --sweep-name")
+    elif sweep_dir.exists() and any(sweep_dir.iterdir()):
+        raise RunError(f"{sweep_dir} exists and is not a sweep (no {MANIFEST_FILE}): choose another --sweep-name")
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"cannot create the sweep folder {sweep_dir}: {error.strerror}") from None
+    write_atomically(path, lambda file: file.write((json.dumps({"grid": manifest}, indent=2) + "\n").encode()))

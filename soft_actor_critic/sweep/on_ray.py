@@ -1,0 +1,136 @@
+"""A sweep's runs as Ray tasks, on a cluster or on a private Ray instance here. Ray is imported only
+here, and only when --ray-address asks for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from soft_actor_critic import console
+from soft_actor_critic.config import RunError, SweepConfig, TrainConfig, first_line
+from soft_actor_critic.signals import StopRequest, stop_requests
+from soft_actor_critic.sweep.task import raise_unless_finished, record_outcome, train_in_sweep
+
+# A Ray 2.60 cluster may require its token; the driver sends ~/.ray/auth_token to a host:port only when told to.
+TOKEN_HINT = "; a cluster with token authentication needs RAY_AUTH_MODE=token (and its token in ~/.ray/auth_token)"
+COUNT_BATCH = 100  # steps a task adds up before it sends them to the sweep's count
+
+
+def train_on_ray(
+    runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, *, total: int, done: int, command: str
+) -> None:
+    """Each run is one Ray task with one CPU (and a share of the GPUs on a cluster that has some); a task
+    whose worker or node dies is retried, and it resumes from the run's checkpoint."""
+    import ray
+
+    options = {"num_cpus": os.cpu_count()} if config.ray_address == "local" else {"address": config.ray_address}
+    package_parent = str(Path(__file__).resolve().parents[2])  # where the workers import this package from
+    runtime_env = {
+        "env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    }
+    try:
+        ray.init(
+            **options, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
+        )
+    except Exception as error:  # ConnectionError, ValueError, RuntimeError...: Ray's own, in one line
+        hint = "" if config.ray_address == "local" or "RAY_AUTH_MODE" in os.environ else TOKEN_HINT
+        raise RunError(f"cannot start or join Ray at {config.ray_address}: {first_line(error)}{hint}") from None
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        gpu_share = min(1.0, gpus / len(runs)) if gpus and runs[0].device != "cpu" else 0
+        count = ray.remote(RayCount).options(num_cpus=0).remote()
+        task = ray.remote(train_counted).options(num_cpus=1, num_gpus=gpu_share, max_retries=3)
+        pending = {task.remote(run, count) for run in runs}
+        with stop_requests() as stop:
+            outcomes = follow_ray(ray, pending, (total, done), lambda: ray.get(count.value.remote()), stop, sweep_dir)
+    finally:
+        ray.shutdown()
+    raise_unless_finished(outcomes, len(runs), stop, command)
+
+
+def check_ray(address: str, seconds: float = 10.0) -> None:
+    """A RunError unless Ray is installed and a host:port (or ray://host:port) address answers a TCP
+    connection: ray.init itself goes on retrying a wrong address for minutes."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise RunError("--ray-address needs Ray: pip install -r requirements-ray.txt") from None
+    if address == "local":
+        return
+    if address == "auto":  # Ray's own lookup: RAY_ADDRESS, else the cluster `ray start` last started here
+        # Ray's public API resolves "auto" only inside ray.init, which would connect a driver to the cluster
+        # before the sweep folder is even written; this private function is that lookup alone.
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        try:
+            address = canonicalize_bootstrap_address_or_die("auto")
+        except ConnectionError:
+            raise RunError(
+                "--ray-address auto found no running Ray cluster: start one with 'ray start --head', "
+                "or give its host:port"
+            ) from None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not (host and port.isdigit()):
+        raise RunError(f"--ray-address {address} is none of auto, local, host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise RunError(f"cannot reach Ray at {address}: {error.strerror or first_line(error)}") from None
+
+
+class RayCount:
+    """A Ray actor that counts the steps of all the sweep's runs."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def add(self, n: int) -> None:
+        self.steps += n
+
+    def value(self) -> int:
+        return self.steps
+
+
+def train_counted(run: TrainConfig, count) -> tuple[str, float, str]:
+    """A Ray task: train_in_sweep, its steps sent to the RayCount actor `count` every COUNT_BATCH steps
+    and once more at the end, so that the sweep's bar reaches its total."""
+    pending = 0
+
+    def count_steps(n: int) -> None:
+        nonlocal pending
+        pending += n
+        if pending >= COUNT_BATCH:
+            count.add.remote(pending)
+            pending = 0
+
+    try:
+        return train_in_sweep(run, count_steps)
+    finally:
+        if pending:
+            import ray
+
+            ray.get(count.add.remote(pending))  # counted before the task is seen to end
+
+
+def follow_ray(ray, pending, steps: tuple[int, int], counted, stop: StopRequest, sweep_dir: Path) -> dict[str, str]:
+    """One progress bar for the sweep's `steps` (total, done already) while its Ray tasks train; record
+    how each run ended and its wall time; returns the outcomes."""
+    outcomes, start = {}, counted()
+    with console.progress_bar(*steps) as bar:
+        while pending:
+            finished, rest = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            pending = set(rest)
+            for reference in finished:
+                try:
+                    record_outcome(sweep_dir, outcomes, *ray.get(reference))
+                except Exception as error:  # a task that failed even after its retries
+                    outcomes[f"a task ({len(outcomes)})"] = f"error: {first_line(error)}"
+            if stop.signum is not None:
+                for reference in pending:
+                    ray.cancel(reference)  # a queued task never starts; a running one gets a KeyboardInterrupt
+            steps_now = counted()
+            bar.update(steps_now - start)
+            start = steps_now
+            bar.set_postfix(runs=f"{len(outcomes)} done, {len(pending)} running or queued", refresh=False)
+    return outcomes

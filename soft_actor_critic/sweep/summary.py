@@ -1,0 +1,96 @@
+"""The summary of a sweep: one row per setting, its seeds' final evals as mean ± std and as the
+interquartile mean with a bootstrap confidence interval, printed and written to summary.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.runs import read_eval_rows, write_atomically
+from soft_actor_critic.sweep.task import WALL_TIMES_FILE, read_wall_times
+
+SUMMARY_FILE = "summary.csv"
+SUMMARY_COLUMNS = ("setting", "seeds", "of", "mean", "std", "iqm", "iqm_low", "iqm_high", "per_seed", "minutes_per_run")
+
+
+def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
+    """Print the summary table, one row a setting (its seeds together), and write it to summary.csv."""
+    times = read_wall_times(sweep_dir / WALL_TIMES_FILE)
+    settings: dict[str, list[TrainConfig]] = {}
+    for run in runs:
+        settings.setdefault(setting_name(run), []).append(run)
+    rows = []
+    for name, members in settings.items():
+        finals = [final_eval(run) for run in members]
+        finals = np.array([value for value in finals if value is not None])
+        row = {"setting": name, "seeds": len(finals), "of": len(members), "evals": members[0].eval_every > 0}
+        if len(finals):
+            iqm, low, high = iqm_with_interval(finals)
+            row |= {"mean": finals.mean(), "std": finals.std(), "iqm": iqm, "iqm_low": low, "iqm_high": high}
+            row["per_seed"] = " / ".join(f"{value:.1f}" for value in finals)
+        minutes = [times[run.run_name] / 60 for run in members if run.run_name in times]
+        row["minutes_per_run"] = sum(minutes) / len(minutes) if minutes else float("nan")
+        rows.append(row)
+    write_summary(sweep_dir / SUMMARY_FILE, rows)
+    print_summary(rows, sweep_dir / SUMMARY_FILE)
+
+
+def setting_name(run: TrainConfig) -> str:
+    """The run's name without its seed: what the seeds of one setting share."""
+    parts = [part for part in run.run_name.split("_") if not part.startswith("seed=")]
+    return "_".join(parts) or run.env_name
+
+
+def final_eval(run: TrainConfig) -> float | None:
+    """The mean return of the run's eval at its last step; None until it has one."""
+    rows = read_eval_rows(Path(run.directory) / run.run_name)
+    return rows[-1]["return_mean"] if rows and rows[-1]["step"] == run.num_steps else None
+
+
+def iqm_with_interval(finals: np.ndarray) -> tuple[float, float, float]:
+    """The interquartile mean over seeds and its 95% percentile-bootstrap confidence interval (rliable's
+    recommendation, Agarwal et al. 2021), by scipy; the interval is NaN with fewer than two seeds."""
+    from scipy import stats
+
+    iqm = float(stats.trim_mean(finals, 0.25))
+    if len(finals) < 2:
+        return iqm, float("nan"), float("nan")
+    if np.ptp(finals) == 0:  # all seeds equal: scipy's bootstrap would give NaN and a warning
+        return iqm, iqm, iqm
+    interval = stats.bootstrap(
+        (finals,),
+        lambda sample, axis: stats.trim_mean(sample, 0.25, axis=axis),
+        confidence_level=0.95,
+        method="percentile",
+        n_resamples=10_000,
+        random_state=0,
+    ).confidence_interval
+    return iqm, float(interval.low), float(interval.high)
+
+
+def write_summary(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(path, lambda file: file.write(text.getvalue().encode()))
+
+
+def print_summary(rows: list[dict], path: Path) -> None:
+    print("| setting | seeds | final eval, mean ± std | IQM [95% CI] | per seed | wall time per run |")
+    print("|---|---:|---|---|---|---:|")
+    for row in rows:
+        if not row["seeds"]:
+            missing = "not finished" if row["evals"] else "no evals (--eval-every 0)"
+            print(f"| {row['setting']} | 0 of {row['of']} | {missing} | | | |")
+            continue
+        iqm = f"{row['iqm']:.1f} [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]"
+        print(
+            f"| {row['setting']} | {row['seeds']} of {row['of']} | {row['mean']:.1f} ± {row['std']:.1f} | {iqm} "
+            f"| {row['per_seed']} | {row['minutes_per_run']:.1f} min |"
+        )
+    print(f"wrote {path}")

@@ -1,0 +1,109 @@
+"""One run of a sweep, as a local worker or a Ray task trains it: its output into its own log, how it
+ended, and the record of how long each run has trained; and what the sweep says once its runs are done."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from soft_actor_critic import console
+from soft_actor_critic.config import Interrupted, RunError, TrainConfig, first_line
+from soft_actor_critic.runs import CHECKPOINT_FILE, load_checkpoint, locked, write_atomically
+from soft_actor_critic.signals import StopRequest
+
+WALL_TIMES_FILE = "wall_times.json"  # seconds each run has trained, over every command that ran it
+LOG_FOLDER = "logs"  # <run name>.log: what each run printed
+
+
+def checkpoint_step(run: TrainConfig) -> int | None:
+    """The step of the run's checkpoint; None if it has none (not started, or stopped before its first)."""
+    run_dir = Path(run.directory) / run.run_name
+    return int(load_checkpoint(run_dir)["step"]) if (run_dir / CHECKPOINT_FILE).is_file() else None
+
+
+def train_in_sweep(run: TrainConfig, count_steps: Callable[[int], None] | None = None) -> tuple[str, float, str]:
+    """Train or continue one run of a sweep, its output going to <sweep>/logs/<run>.log, its steps to
+    `count_steps`; returns its name, how long it trained, and how it ended: "finished", "interrupted" or
+    the error it stopped on."""
+    from soft_actor_critic.train import train  # gymnasium and the training code load in the worker only
+
+    run_dir = Path(run.directory) / run.run_name
+    step = checkpoint_step(run)
+    if step is not None and step >= run.num_steps:
+        return run.run_name, 0.0, "finished"
+    start = time.perf_counter()
+    with output_to(Path(run.directory) / LOG_FOLDER / f"{run.run_name}.log"):
+        try:
+            if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue from
+                with locked(run_dir):  # unless another process is training it now
+                    shutil.rmtree(run_dir)
+            train(run, resume=step is not None, count_steps=count_steps)
+            outcome = "finished"
+        except Interrupted:
+            outcome = "interrupted"
+        except RunError as error:
+            print(f"error: {error}", file=sys.stderr)  # into the run's log: a local worker reports only its exit code
+            outcome = f"error: {error}"
+        except Exception as error:  # a bug: its traceback goes to the run's log, the sweep goes on
+            traceback.print_exc()
+            outcome = f"error: {first_line(error)}"
+    return run.run_name, time.perf_counter() - start, outcome
+
+
+@contextlib.contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr, file descriptors included, to the end of `path`."""
+    path.parent.mkdir(exist_ok=True)
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "a") as log:
+        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
+
+
+def record_outcome(sweep_dir: Path, outcomes: dict, name: str, seconds: float, outcome: str) -> None:
+    """Note how a run ended, and add its time to the sweep's wall_times.json."""
+    outcomes[name] = outcome
+    path = sweep_dir / WALL_TIMES_FILE
+    times = read_wall_times(path)
+    times[name] = times.get(name, 0.0) + seconds
+    write_atomically(path, lambda file: file.write((json.dumps(times, indent=2) + "\n").encode()))
+    if outcome.startswith("error"):
+        console.say(f"{name}: stopped on an {outcome} (its log: {sweep_dir / LOG_FOLDER / name}.log)")
+
+
+def read_wall_times(path: Path) -> dict[str, float]:
+    """The seconds each run has trained ({} before the first has ended); a damaged file is a RunError."""
+    if not path.is_file():
+        return {}
+    try:
+        times = json.loads(path.read_text())
+        if not isinstance(times, dict) or not all(isinstance(value, (int, float)) for value in times.values()):
+            raise ValueError("not a mapping of run names to seconds")
+        return times
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path} is not a valid record of wall times: {first_line(error)}") from None
+
+
+def raise_unless_finished(outcomes: dict, num_runs: int, stop: StopRequest, command: str) -> None:
+    """After the runs: a stopped sweep raises Interrupted with the command that continues it, and one
+    with runs that failed or did not run a RunError."""
+    if stop.signum is not None:
+        name = signal.Signals(stop.signum).name
+        raise Interrupted(f"{name}: the running runs checkpointed; continue with: {command}", stop.signum)
+    unfinished = num_runs - sum(outcome == "finished" for outcome in outcomes.values())
+    if unfinished:
+        raise RunError(f"{unfinished} of {num_runs} runs did not finish; the same command continues them: {command}")
