@@ -52,7 +52,7 @@ def main() -> None:
     for _ in range(5000):  # random transitions to sample from
         previous = observation
         step()
-        buffer.add(previous, env.action_space.sample(), 0.0, observation, False)
+        buffer.add(previous, env.action_space.sample(), 0.0, observation, terminated=False)
 
     batch_size = config.batch_size
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
@@ -71,13 +71,14 @@ def main() -> None:
     print(f"graph act: {microseconds(lambda: act(observation), 1000):.0f} us")
     print(f"env step (gymnasium HalfCheetah-v5): {microseconds(step, 2000):.0f} us")
     action = np.zeros(action_dim, np.float32)
-    print(f"buffer add: {microseconds(lambda: buffer.add(observation, action, 1.0, observation, False), 2000):.0f} us")
+    add = lambda: buffer.add(observation, action, 1.0, observation, terminated=False)  # noqa: E731
+    print(f"buffer add: {microseconds(add, 2000):.0f} us")
 
     def env_step() -> None:
         action = act(observation)
         previous = observation
         step()
-        buffer.add(previous, action, 1.0, observation, False)
+        buffer.add(previous, action, 1.0, observation, terminated=False)
         update()
 
     print(f"act + env step + add + graph update: {microseconds(env_step, 1000):.0f} us per env step")

@@ -109,7 +109,9 @@ def test_save_then_load_gives_identical_actions_and_updates():
     clone = make_agent(alpha=0.7)
     clone.load_state_dict(copy.deepcopy(agent.state_dict()))
     observation = np.array([0.1, -0.2, 0.3], dtype=np.float32)
-    np.testing.assert_array_equal(agent.act(observation, True), clone.act(observation, True))
+    np.testing.assert_array_equal(
+        agent.act(observation, deterministic=True), clone.act(observation, deterministic=True)
+    )
     assert clone.alpha.item() == agent.alpha.item()
     torch.manual_seed(5)
     first = agent.update(make_batch(seed=1))

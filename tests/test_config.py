@@ -66,7 +66,10 @@ def test_a_resume_may_change_how_long_and_how_a_run_is_carried_out_and_nothing_e
     assert set(EXECUTION_SETTINGS) < set(RESUME_FLAGS)
     resumed = TrainConfig().resumed_with({"num_steps": 5, "device": "cpu", "save_buffer": False})
     assert (resumed.num_steps, resumed.device, resumed.save_buffer) == (5, "cpu", False)
-    with pytest.raises(ConfigError, match=r"--learning-rate 0.1 differs from the run.s 0.0003: .* \(only --num-steps, --checkpoint-every"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--learning-rate 0.1 differs from the run.s 0.0003: .* \(only --num-steps, --checkpoint-every",
+    ):
         TrainConfig().resumed_with({"learning_rate": 0.1})
 
 
