@@ -38,6 +38,11 @@ class ReaderMayLeave:
         return getattr(self.stream, name)
 
 
+def count(number: int, noun: str) -> str:
+    """'1 run', '2 runs': a number with its noun in the singular or the plural."""
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
 def say(text: str) -> None:
     """A line of progress on stdout, above the progress bar."""
     tqdm.write(text, file=ReaderMayLeave(sys.stdout))

@@ -123,6 +123,12 @@ def test_a_run_another_process_trains_is_not_removed_and_the_log_says_why(tmp_pa
     assert f"error: {run_dir} is in use by another training process" in log
 
 
+def test_one_run_is_counted_in_the_singular(tmp_path, capsys):
+    assert main(sweep(tmp_path, "--seed", "1", "--workers", "1", "--num-steps", "110", "--eval-every", "0")) == 0
+    printed = capsys.readouterr().out
+    assert "study: 1 run, 0 finished already" in printed and "1 run to train, 1 at a time, each with" in printed
+
+
 def test_the_command_that_continues_a_sweep_is_the_one_main_was_given(tmp_path, capsys):
     argv = sweep(tmp_path, "--hidden-units", "100000000,100000000", "--workers", "1")  # a run that cannot start
     assert main(argv) == 1

@@ -39,7 +39,7 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
     write_manifest(sweep_dir, grid)
     done = [min(checkpoint_step(run) or 0, run.num_steps) for run in runs]  # each checkpoint read once
     todo = [run for run, steps in zip(runs, done) if steps < run.num_steps]
-    console.say(f"sweep {sweep_dir}: {len(runs)} runs, {len(runs) - len(todo)} finished already")
+    console.say(f"sweep {sweep_dir}: {console.count(len(runs), 'run')}, {len(runs) - len(todo)} finished already")
     if todo:
         start = time.perf_counter()
         if config.ray_address:

@@ -70,7 +70,9 @@ def train_locally(
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = min(config.workers or cores, len(runs))
     threads = max(1, cores // workers)
-    console.say(f"{len(runs)} runs to train, {workers} at a time, each with {threads} thread{'s' * (threads > 1)}")
+    console.say(
+        f"{console.count(len(runs), 'run')} to train, {workers} at a time, each with {console.count(threads, 'thread')}"
+    )
     context = multiprocessing.get_context("spawn")
     count, queue, running, outcomes = context.Value("q", 0), list(runs), {}, {}
 
