@@ -168,7 +168,7 @@ class TrainConfig:
             _require(math.isfinite(value) and value > 0, f"{flag_name(name)} must be positive, got {value}")
         for name in ("gamma", "tau"):
             value = getattr(self, name)
-            _require(0 < value <= 1, f"--{name} must be in (0, 1], got {value}")
+            _require(0 < value <= 1, f"{flag_name(name)} must be in (0, 1], got {value}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"

@@ -42,7 +42,7 @@ def train_on_ray(
         count = ray.remote(RayCount).options(num_cpus=0).remote()
         task = ray.remote(train_counted).options(num_cpus=1, num_gpus=gpu_share, max_retries=3)
         pending = {task.remote(run, count) for run in runs}
-        with stop_requests() as stop:
+        with stop_requests(second_interrupt_aborts=False) as stop:  # as the local workers: Ray cancels the tasks
             outcomes = follow_ray(ray, pending, (total, done), lambda: ray.get(count.value.remote()), stop, sweep_dir)
     finally:
         ray.shutdown()
