@@ -30,7 +30,20 @@ from soft_actor_critic.config import (
     flag_name,
 )
 
-PROG = "soft-actor-critic"
+INSTALLED = "soft-actor-critic"  # the console script that `pip install .` puts on the PATH
+
+
+def program(argv0: str | None = None, python: str | None = None) -> str:
+    """This program as the user ran it, for usage lines and hints: `python3 soft_actor_critic`,
+    `python3 -m soft_actor_critic`, or the installed `soft-actor-critic`."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    python = python or Path(sys.executable or "python3").name
+    path = Path(argv0)
+    if path.name == "__main__.py" and path.parent.name == "soft_actor_critic":  # python3 -m soft_actor_critic
+        return f"{python} -m soft_actor_critic"
+    if path.name == "soft_actor_critic" or (path / "__main__.py").is_file():  # python3 soft_actor_critic
+        return f"{python} {shlex.quote(argv0)}"
+    return INSTALLED  # the console script, or main() called from Python
 
 
 class Parser(argparse.ArgumentParser):
@@ -76,8 +89,10 @@ def add_flags(
             parser.add_argument(flag_name(field.name), default=default if defaults else argparse.SUPPRESS, **options)
 
 
-def build_parser(*, defaults: bool = True) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = Parser(prog=PROG, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
+def build_parser(
+    *, prog: str = INSTALLED, defaults: bool = True
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = Parser(prog=prog, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="{train,eval,plot,sweep}", parser_class=Parser
     )
@@ -132,16 +147,17 @@ def renamed(env_name: str) -> str:
     return RENAMED_ENV_IDS.get(env_name, env_name)
 
 
-def run_command(command: str, config, *, resume: bool = False, argv: list[str]) -> None:
-    """Carry out a parsed command; `argv` is what the sweep says continues it."""
+def run_command(command: str, config, *, resume: bool = False, argv: list[str], prog: str = INSTALLED) -> None:
+    """Carry out a parsed command; `prog` and `argv` are the command line, which the hints that continue
+    a sweep or an interrupted run repeat."""
     if command == "sweep":
         from soft_actor_critic.sweep import sweep
 
-        sweep(*config, command=f"{PROG} {shlex.join(argv)}")
+        sweep(*config, command=f"{prog} {shlex.join(argv)}")
     elif command == "train":
         from soft_actor_critic.train import train
 
-        train(config, resume)
+        train(config, resume, program=prog)
     elif command == "eval":
         from soft_actor_critic.evaluate import evaluate
 
@@ -154,7 +170,8 @@ def run_command(command: str, config, *, resume: bool = False, argv: list[str]) 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser, commands = build_parser()
+    prog = program()
+    parser, commands = build_parser(prog=prog)
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
     resume = args.pop("resume", False)
@@ -169,17 +186,17 @@ def main(argv: list[str] | None = None) -> int:
             config = sweep_configs(args)
         else:
             config = {"train": TrainConfig, "eval": EvalConfig, "plot": PlotConfig}[command](**args)
-        run_command(command, config, resume=resume, argv=argv)
+        run_command(command, config, resume=resume, argv=argv, prog=prog)
     except ConfigError as error:
         commands[command].error(str(error))  # exits 2, like every other usage error
     except Interrupted as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 128 + error.signum
     except RunError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # whoever read the output left (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else exit's flush raises again

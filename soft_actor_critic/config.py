@@ -7,6 +7,7 @@ free of torch and gymnasium: `--help` and argument errors answer without importi
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -67,15 +68,30 @@ class FieldType:
         return type(value) in self.json
 
 
+def whole_number(text: str) -> int:
+    """An integer flag's word: 100000, 100_000 or 1e5. A fraction such as 2.5 is refused, saying why."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(value)
+
+
 FIELD_TYPES = {  # by the annotation, as dataclasses.fields() gives it under `from __future__ import annotations`
-    "int": FieldType(int, (int,)),
-    "int | None": FieldType(int, (int, type(None))),
+    "int": FieldType(whole_number, (int,)),
+    "int | None": FieldType(whole_number, (int, type(None))),
     "float": FieldType(float, (int, float)),
     "bool": FieldType(None, (bool,)),
     "str": FieldType(str, (str,)),
     "str | None": FieldType(str, (str, type(None))),
-    "tuple[int, ...]": FieldType(int, (int,), sequence=True),
-    "tuple[int, ...] | None": FieldType(int, (int,), sequence=True),
+    "tuple[int, ...]": FieldType(whole_number, (int,), sequence=True),
+    "tuple[int, ...] | None": FieldType(whole_number, (int,), sequence=True),
     "tuple[str, ...]": FieldType(str, (str,), sequence=True),
 }
 

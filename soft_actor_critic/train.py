@@ -54,10 +54,17 @@ class Training:
             save_run(self.run_dir, self.config, self.env, self.agent, self.buffer, self.progress)
 
 
-def train(config: TrainConfig, resume: bool = False, count_steps: Callable[[int], None] | None = None) -> Path:
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    count_steps: Callable[[int], None] | None = None,
+    *,
+    program: str = "soft-actor-critic",
+) -> Path:
     """Train to exactly config.num_steps env steps, in a new run folder or, with `resume`, in the
     existing one from its checkpoint; returns the run folder. `count_steps(n)`, if given, hears of
-    every env step as the progress bar does."""
+    every env step as the progress bar does; `program` is how the user ran this one, for the hint
+    that continues an interrupted run."""
     device = resolve_device(config.device)
     seeds = Seeds.of(config.seed)
     with contextlib.ExitStack() as stack:
@@ -88,11 +95,9 @@ def train(config: TrainConfig, resume: bool = False, count_steps: Callable[[int]
                 training_loop(training, stop)
                 training.checkpoint()  # the final one; a signal now only waits for it
         except Interrupted as interruption:
-            command = (
-                f"train --resume --run-name {shlex.quote(run_dir.name)} --directory {shlex.quote(config.directory)}"
-            )
+            command = shlex.join(["train", "--resume", "--run-name", run_dir.name, "--directory", config.directory])
             raise Interrupted(
-                f"{interruption}, checkpoint saved; continue with: {command}", interruption.signum
+                f"{interruption}, checkpoint saved; continue with: {program} {command}", interruption.signum
             ) from None
     say(f"finished {config.num_steps} steps; run folder: {run_dir}")
     return run_dir

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import ROOT, read_checkpoint
 
-from soft_actor_critic.__main__ import build_parser, main
+from soft_actor_critic.__main__ import build_parser, main, program
 from soft_actor_critic.config import EvalConfig, TrainConfig
 
 
@@ -171,13 +171,60 @@ def test_checkpoint_that_does_not_fit_the_config(capsys, tmp_path):
     assert "checkpoint.pt does not fit the run's config" in error
 
 
-@pytest.mark.parametrize("entry", [["soft_actor_critic"], ["-m", "soft_actor_critic"]])
-def test_both_ways_of_running_from_the_repo(entry):
+PYTHON = Path(sys.executable).name
+
+
+@pytest.fixture
+def installed_script(tmp_path) -> Path:
+    """What `pip install .` puts on the PATH: a script named soft-actor-critic that calls main()."""
+    script = tmp_path / "bin" / "soft-actor-critic"
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom soft_actor_critic.__main__ import main\nsys.exit(main())\n")
+    return script
+
+
+@pytest.mark.parametrize(
+    "entry, program",
+    [
+        (["soft_actor_critic"], f"{PYTHON} soft_actor_critic"),
+        (["-m", "soft_actor_critic"], f"{PYTHON} -m soft_actor_critic"),
+        (["INSTALLED"], "soft-actor-critic"),
+    ],
+)
+def test_usage_errors_name_the_program_as_it_was_run(entry, program, installed_script):
+    entry = [str(installed_script) if word == "INSTALLED" else word for word in entry]
+    environment = os.environ | {"PYTHONPATH": str(ROOT)}  # for the installed script, run from elsewhere
     result = subprocess.run(
-        [sys.executable, *entry, "eval", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, *entry, "train", "--batch-size", "x"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
     )
-    assert result.returncode == 0, result.stderr
-    assert "--deterministic" in result.stdout
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"{program} train: error: argument --batch-size: 'x' is not a number (see {program} train --help)\n"
+    )
+    result = subprocess.run([sys.executable, *entry, "eval", "--help"], cwd=ROOT, env=environment, capture_output=True)
+    assert result.returncode == 0 and f"usage: {program} eval".encode() in result.stdout
+
+
+def test_the_program_is_named_from_how_python_started_it(tmp_path):
+    assert program("soft_actor_critic", "python3") == "python3 soft_actor_critic"
+    assert program("../repo/soft_actor_critic", "python") == "python ../repo/soft_actor_critic"
+    assert program(str(ROOT / "soft_actor_critic" / "__main__.py"), "python3") == "python3 -m soft_actor_critic"
+    assert program("/venv/bin/soft-actor-critic", "python3") == "soft-actor-critic"
+
+
+@pytest.mark.parametrize("text, value", [("100000", 100000), ("100_000", 100000), ("1e5", 100000), ("2.5e3", 2500)])
+def test_integer_flags_take_scientific_notation(text, value):
+    assert parse(["train", "--num-steps", text])["num_steps"] == value
+    assert parse(["sweep", "--sweep-name", "s", "--num-steps", text, "1e3"])["num_steps"] == [value, 1000]
+
+
+@pytest.mark.parametrize("text, reason", [("2.5", "'2.5' is not a whole number"), ("1e5x", "'1e5x' is not a number")])
+def test_integer_flags_refuse_a_fraction_saying_why(text, reason, capsys):
+    assert f"argument --num-steps: {reason}" in usage_error(["train", "--num-steps", text], capsys)
 
 
 def test_output_into_a_closed_pipe_stops_quietly(small_config, capsys):

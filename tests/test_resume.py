@@ -242,7 +242,9 @@ def test_a_signal_checkpoints_and_tells_how_to_resume(tmp_path, signum):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum
     message = stderr.decode().strip().splitlines()[-1]
-    assert "--resume --run-name run" in message and "checkpoint saved" in message
+    python = Path(sys.executable).name
+    assert "checkpoint saved; continue with: " in message
+    assert message.endswith(f"{python} -m soft_actor_critic train --resume --run-name run --directory {tmp_path}")
     state = read_checkpoint(run_dir)
     assert 0 < state["step"] < 100000 and buffer_rows(run_dir) == state["step"]
 

@@ -129,12 +129,14 @@ def test_one_run_is_counted_in_the_singular(tmp_path, capsys):
     assert "study: 1 run, 0 finished already" in printed and "1 run to train, 1 at a time, each with" in printed
 
 
-def test_the_command_that_continues_a_sweep_is_the_one_main_was_given(tmp_path, capsys):
+def test_the_command_that_continues_a_sweep_is_the_one_main_was_given(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["soft_actor_critic"])  # as `python3 soft_actor_critic sweep ...` sets it
     argv = sweep(tmp_path, "--hidden-units", "100000000,100000000", "--workers", "1")  # a run that cannot start
     assert main(argv) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.endswith(
-        f"1 of 1 runs did not finish; the same command continues them: soft-actor-critic {shlex.join(argv)}"
+    program = f"{Path(sys.executable).name} soft_actor_critic"
+    assert error == (
+        f"{program}: error: 1 of 1 runs did not finish; the same command continues them: {program} {shlex.join(argv)}"
     )
 
 
@@ -213,7 +215,7 @@ def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_swe
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
     message = stderr.decode().strip().splitlines()[-1]
-    assert "continue with: soft-actor-critic sweep --sweep-name study" in message
+    assert f"continue with: {Path(sys.executable).name} -m soft_actor_critic sweep --sweep-name study" in message
     started = [path for path in (tmp_path / "study").iterdir() if (path / "checkpoint.pt").is_file()]
     assert started and all(0 < checkpoint_step(run) < 3000 for run in started)
     assert not (tmp_path / "study" / "seed=3").exists()  # queued, never started
