@@ -242,7 +242,9 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    run_name: str = flag(help="the run folder to load (inside --directory)")
+    run_name: str = flag(
+        help="the run to load: its folder's name inside --directory, or a path to it, such as runs/my-sweep/seed=1"
+    )
     directory: str = flag("runs", "folder that holds the run folders")
     env_name: str | None = flag(None, "None: the run's own; if given, it must match")
     hidden_units: tuple[int, ...] | None = flag(None, "None: the run's own; if given, it must match", **LAYER_WIDTHS)
@@ -262,7 +264,8 @@ class EvalConfig:
             object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
             _check_hidden_units(self.hidden_units)
         _require(self.run_name is not None, "--run-name is required")
-        check_run_name(self.run_name)
+        if "/" not in self.run_name:  # else a path to the run folder
+            check_run_name(self.run_name)
         _check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
         _require(

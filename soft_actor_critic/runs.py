@@ -72,7 +72,15 @@ def create_run_dir(directory: str, run_name: str | None, env_name: str) -> Path:
 
 
 def find_run(directory: str, run_name: str) -> Path:
-    """The existing run folder directory/run_name; if there is none, the error lists the runs there."""
+    """The existing run folder directory/run_name; if there is none, the error lists the runs there.
+    A run_name with a '/' is the path to a run folder (a sweep's run, say), and `directory` is not used."""
+    if "/" in run_name:
+        run_dir = Path(run_name)
+        if not run_dir.exists():
+            raise RunError(f"{run_name} does not exist")
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise RunError(f"{run_name} is not a run folder: it has no {CONFIG_FILE}")
+        return run_dir
     run_dir = Path(directory) / run_name
     if run_dir.is_dir():
         return run_dir

@@ -82,7 +82,7 @@ def test_bad_train_flags_are_one_line_usage_errors(flags, words, capsys, tmp_pat
     "flags",
     [
         ["--num-episodes", "0"],
-        ["--run-name", "../x"],
+        ["--run-name", ".."],
         ["--run-name", "a" * 300],
         ["--record", "--render"],
         ["--seed", "-1"],

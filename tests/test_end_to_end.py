@@ -58,6 +58,17 @@ def test_eval_reads_the_run_config_and_prints_a_mean(trained_run, capsys):
     assert "mean return" in first.splitlines()[-1] and "over 2 episodes" in first
 
 
+def test_eval_takes_the_path_of_a_run_folder(trained_run, capsys, monkeypatch):
+    monkeypatch.chdir(trained_run.parent.parent)
+    path = f"{trained_run.parent.name}/tiny/"  # as a shell completes it; --directory is not used
+    assert main(["eval", "--run-name", path, "--num-episodes", "1"]) == 0
+    assert f"from {trained_run.parent.name}/tiny/checkpoint.pt" in capsys.readouterr().out
+    for missing, words in ((f"{path}x", "does not exist"), (str(trained_run.parent) + "/", "is not a run folder")):
+        assert main(["eval", "--run-name", missing]) == 1
+        error = capsys.readouterr().err
+        assert words in error and error.count("\n") == 1
+
+
 def test_eval_refuses_flags_that_contradict_the_run(trained_run, capsys):
     argv = ["eval", "--run-name", "tiny", "--directory", str(trained_run.parent)]
     for flags, words in ((["--hidden-units", "64"], "--hidden-units"), (["--env-name", "Hopper-v5"], "--env-name")):
