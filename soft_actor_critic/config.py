@@ -280,7 +280,9 @@ class PlotConfig:
     runs: tuple[str, ...] = flag(
         help="run folders, or folders of runs (e.g. runs)", nargs="+", metavar="RUN", positional=True
     )
-    output: str | None = flag(None, "the PNG to write; None: plot.png beside the first run")
+    output: str | None = flag(
+        None, "the PNG to write; None: plot.png in the first RUN, or beside it if it is a run folder"
+    )
     smooth: int = flag(20, "episodes in the moving average of training returns")
 
     def __post_init__(self) -> None:

@@ -20,6 +20,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from soft_actor_critic.config import RESUME_FLAGS, PlotConfig, RunError, TrainConfig, first_line
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
+from soft_actor_critic.sweep.grid import MANIFEST_FILE
+from soft_actor_critic.sweep.task import LOG_FOLDER
 
 LABEL_WIDTH = 40  # characters on a line of the legend
 # What does not split a curve: the seed, where the run is, and what `train --resume` may change (how long
@@ -38,19 +40,40 @@ class RunCurves:
 
 
 def find_runs(paths: tuple[str, ...]) -> list[Path]:
-    """Each path is a run folder or a folder of runs; a run named twice counts once."""
+    """Each path is a run folder, or a folder of runs and of sweeps' folders of runs (two levels down);
+    a run named twice counts once. A folder down there that holds no run is skipped with a note."""
     runs = []
     for name in paths:
         path = Path(name).resolve()
-        try:
-            inside = [path] if (path / CONFIG_FILE).is_file() else sorted(path.iterdir()) if path.is_dir() else []
-        except OSError as error:
-            raise RunError(f"cannot read {name}: {error.strerror or first_line(error)}") from None
-        inside = [run for run in inside if (run / CONFIG_FILE).is_file()]
-        if not inside:
-            raise RunError(f"{name} is neither a run folder nor a folder of runs (no {CONFIG_FILE} found)")
-        runs.extend(run for run in inside if run not in runs)
+        if not path.exists():
+            raise RunError(f"{name} does not exist")
+        found, skipped = runs_in(path, name, levels=2)
+        if not found:
+            raise RunError(f"{name} holds no run folder (none with a {CONFIG_FILE}, nor a folder of them)")
+        for folder in skipped:
+            print(f"note: {folder} holds no run: skipped", file=sys.stderr)
+        runs.extend(run for run in found if run not in runs)
     return runs
+
+
+def runs_in(path: Path, name: str, levels: int) -> tuple[list[Path], list[Path]]:
+    """The run folders at `path` or up to `levels` below it, and the folders below it that hold none."""
+    if (path / CONFIG_FILE).is_file():
+        return [path], []
+    if not levels or not path.is_dir():
+        return [], []
+    try:
+        inside = sorted(child for child in path.iterdir() if child.is_dir() and not child.name.startswith("."))
+    except OSError as error:
+        raise RunError(f"cannot read {name}: {error.strerror or first_line(error)}") from None
+    if (path / MANIFEST_FILE).is_file():  # a sweep: its logs are not runs
+        inside = [child for child in inside if child.name != LOG_FOLDER]
+    found, skipped = [], []
+    for child in inside:
+        runs, empty = runs_in(child, name, levels - 1)
+        found += runs
+        skipped += empty if runs else [child]
+    return found, skipped
 
 
 def scalars(path: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
@@ -90,20 +113,25 @@ def settings(config: TrainConfig) -> dict:
 
 
 def group_by_setting(runs: list[RunCurves]) -> dict[str, dict[str, list[RunCurves]]]:
-    """{env name: {curve label: runs}}; a label names what differs from the env's other curves."""
+    """{env name: {settings: runs}}; the settings name what differs from the env's other curves."""
     by_env = defaultdict(lambda: defaultdict(list))
     for run in runs:
         by_env[run.config.env_name][tuple(sorted(settings(run.config).items()))].append(run)
     labelled = {}
     for env_name, groups in by_env.items():
         differing = {key for key, _ in set().union(*groups) if len({dict(group)[key] for group in groups}) > 1}
-        labelled[env_name] = {label(dict(group), differing, len(members)): members for group, members in groups.items()}
+        labelled[env_name] = {
+            ", ".join(f"{key}={dict(group)[key]}" for key in sorted(differing)): members
+            for group, members in groups.items()
+        }
     return labelled
 
 
-def label(setting: dict, differing: set[str], seeds: int) -> str:
-    text = ", ".join([*(f"{key}={setting[key]}" for key in sorted(differing)), f"{seeds} seed{'s' * (seeds > 1)}"])
-    return textwrap.fill(text, LABEL_WIDTH)  # a legend wider than its panel would squeeze the panel
+def label(setting: str, runs: list[RunCurves]) -> str:
+    """A curve's legend: its settings and how many seeds it averages (and runs, where a seed ran twice)."""
+    seeds = len({run.config.seed for run in runs})
+    count = f"{seeds} seed{'s' * (seeds > 1)}" + (f" ({len(runs)} runs)" if len(runs) > seeds else "")
+    return textwrap.fill(f"{setting}, {count}" if setting else count, LABEL_WIDTH)  # a wide legend squeezes the panel
 
 
 def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str, color: str | None = None) -> None:
@@ -126,8 +154,34 @@ def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str, color: st
         axes.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
 
 
+def draw_env(train_axes, eval_axes, env_name: str, groups: dict[str, list[RunCurves]], window: int) -> None:
+    """One env's row: a curve per setting in each panel, labelled with the seeds that panel has data of."""
+    train_axes.set_title(f"{env_name}: episode return (mean of the last {window} episodes)")
+    eval_axes.set_title(f"{env_name}: eval return (deterministic)")
+    for index, (setting, members) in enumerate(groups.items()):
+        color = f"C{index % 10}"  # one color per curve in both panels, even where one has no data
+        with_returns = [run for run in members if len(run.returns[0])]
+        steps_and_returns = [(run.returns[0], smooth(run.returns[1], window)) for run in with_returns]
+        draw(train_axes, steps_and_returns, label(setting, with_returns), color)
+        with_evals = [run for run in members if len(run.evals[0])]
+        draw(eval_axes, [run.evals for run in with_evals], label(setting, with_evals), color)
+    for axes in (train_axes, eval_axes):
+        axes.set_xlabel("env steps")
+        axes.set_ylabel("return")
+        axes.grid(alpha=0.3)
+        if axes.has_data():
+            axes.legend(loc="best", fontsize="small")
+        else:
+            axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes)
+
+
+def default_output(first: Path) -> Path:
+    """plot.png in the first folder named, or beside it if that is a run folder."""
+    return (first.parent if (first / CONFIG_FILE).is_file() else first) / "plot.png"
+
+
 def plot(config: PlotConfig) -> Path:
-    """Draw the runs into config.output (default: plot.png beside the first run); returns its path."""
+    """Draw the runs into config.output (default_output if None); returns its path."""
     paths = find_runs(config.runs)
     runs = [run for run in map(load_run, paths) if run is not None]
     if not runs:
@@ -138,24 +192,11 @@ def plot(config: PlotConfig) -> Path:
         print(f"note: {path} has logged no episode returns or evals yet: left out", file=sys.stderr)
     grouped = group_by_setting(runs)
     figure = Figure(figsize=(12, 4 * len(grouped)), layout="constrained")
-    for row, (env_name, groups) in zip(figure.subplots(len(grouped), 2, squeeze=False), grouped.items()):
-        train_axes, eval_axes = row
-        train_axes.set_title(f"{env_name}: episode return (mean of the last {config.smooth} episodes)")
-        eval_axes.set_title(f"{env_name}: eval return (deterministic)")
-        for index, (name, members) in enumerate(groups.items()):
-            color = f"C{index % 10}"  # one color per curve in both panels, even where one has no data
-            steps_and_returns = [(run.returns[0], smooth(run.returns[1], config.smooth)) for run in members]
-            draw(train_axes, steps_and_returns, name, color)
-            draw(eval_axes, [run.evals for run in members], name, color)
-        for axes in row:
-            axes.set_xlabel("env steps")
-            axes.set_ylabel("return")
-            axes.grid(alpha=0.3)
-            if axes.has_data():
-                axes.legend(loc="best", fontsize="small")
-            else:
-                axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes)
-    output = Path(config.output) if config.output else runs[0].path.parent / "plot.png"  # paths are resolved
+    for (train_axes, eval_axes), (env_name, groups) in zip(
+        figure.subplots(len(grouped), 2, squeeze=False), grouped.items()
+    ):
+        draw_env(train_axes, eval_axes, env_name, groups, config.smooth)
+    output = Path(config.output) if config.output else default_output(Path(config.runs[0]))
     try:
         figure.savefig(output, dpi=100)
     except OSError as error:

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.config import TrainConfig
-from soft_actor_critic.plot import draw, find_runs, group_by_setting, load_run, smooth
+from soft_actor_critic.plot import RunCurves, draw, draw_env, find_runs, group_by_setting, load_run, smooth
 from soft_actor_critic.train import train
 
 
@@ -56,8 +57,29 @@ def test_seeds_of_one_setting_are_one_curve(runs):
     grouped = group_by_setting([load_run(path) for path in find_runs((runs,))])
     assert list(grouped) == ["Pendulum-v1"]
     curves = grouped["Pendulum-v1"]
-    assert sorted(curves) == ["learning_rate=0.0003, 2 seeds", "learning_rate=0.001, 1 seed"]
-    assert sorted(run.path.name for run in curves["learning_rate=0.0003, 2 seeds"]) == ["a1", "a2"]
+    assert sorted(curves) == ["learning_rate=0.0003", "learning_rate=0.001"]
+    assert sorted(run.path.name for run in curves["learning_rate=0.0003"]) == ["a1", "a2"]
+
+
+def curves_of(seed: int, *, evals: bool, name: str) -> RunCurves:
+    points = (np.array([100, 200]), np.array([-900.0, -300.0]))
+    empty = (np.array([], dtype=int), np.array([]))
+    return RunCurves(Path(name), TrainConfig(env_name="Pendulum-v1", seed=seed), points, points if evals else empty)
+
+
+def test_a_curve_counts_distinct_seeds_in_each_panel():
+    """Two runs of seed 1 (a short one and a longer one, say) are one seed; the eval panel counts only
+    the runs that have evals."""
+    runs = [
+        curves_of(1, evals=True, name="a"),
+        curves_of(1, evals=False, name="b"),
+        curves_of(2, evals=False, name="c"),
+    ]
+    (groups,) = group_by_setting(runs).values()
+    train_axes, eval_axes = Figure().subplots(1, 2)
+    draw_env(train_axes, eval_axes, "Pendulum-v1", groups, window=1)
+    assert [line.get_label() for line in train_axes.lines] == ["2 seeds (3 runs)"]
+    assert [line.get_label() for line in eval_axes.lines] == ["1 seed"]
 
 
 def test_a_run_logs_its_episode_returns_and_evals(runs):
@@ -126,10 +148,12 @@ def test_seeds_that_share_no_steps_are_not_averaged(capsys):
     assert "the runs of 'two' share no steps in 'eval': not drawn" in capsys.readouterr().err
 
 
-def test_a_folder_without_runs_is_refused(tmp_path, capsys):
+def test_a_folder_without_runs_or_a_missing_one_is_refused(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 1
     error = capsys.readouterr().err
-    assert "neither a run folder nor a folder of runs" in error and error.count("\n") == 1
+    assert "holds no run folder" in error and error.count("\n") == 1
+    assert main(["plot", str(tmp_path / "runz")]) == 1
+    assert capsys.readouterr().err.endswith(f"error: {tmp_path / 'runz'} does not exist\n")
 
 
 @pytest.mark.parametrize("flags", [[], ["x", "--smooth", "0"], ["x", "--output", "plot.pdf"]])

@@ -54,6 +54,14 @@ def test_a_grid_of_runs_named_by_their_settings_with_a_manifest_and_a_summary(tm
     printed = capsys.readouterr().out
     assert "| learning-rate=0.001 | 2 of 2 |" in printed
 
+    # plot finds a sweep's runs in the folder that holds it, and eval takes the path of one of them
+    (tmp_path / "empty").mkdir()
+    assert main(["plot", str(tmp_path)]) == 0
+    plotted = capsys.readouterr()
+    assert f"wrote {tmp_path / 'plot.png'} (4 runs)" in plotted.out
+    assert plotted.err == f"note: {tmp_path / 'empty'} holds no run: skipped\n"  # the sweep's logs/ is no note
+    assert main(["eval", "--run-name", str(sweep_dir / "learning-rate=0.001_seed=1"), "--num-episodes", "1"]) == 0
+
     # The same command again trains nothing; --summary alone prints the table again.
     before = {name: (sweep_dir / name / "checkpoint.pt").stat().st_mtime_ns for name in names}
     assert main(sweep(tmp_path, "--seed", "1", "2", "--learning-rate", "0.001", "0.003")) == 0
