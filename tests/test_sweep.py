@@ -104,10 +104,11 @@ def test_bad_values_are_refused_before_anything_starts(flags, words, tmp_path, c
     ("flags", "words"),
     [
         (["--env-name", "Pendulum-v1", "Pendulm-v1"], "unknown environment 'Pendulm-v1'; did you mean Pendulum-v1"),
+        (["--env-name", "Pendulum-v1", "CartPole-v1"], "CartPole-v1 has a Discrete action space"),
         (["--sweep-name", "taken"], "taken is a file, not a sweep"),
     ],
 )
-def test_a_bad_env_id_or_a_file_in_the_way_is_refused_before_anything_is_written(flags, words, tmp_path, capsys):
+def test_a_bad_env_or_a_file_in_the_way_is_refused_before_anything_is_written(flags, words, tmp_path, capsys):
     (tmp_path / "taken").write_text("a user's file")
     assert main([*sweep(tmp_path), *flags]) == 1
     error = capsys.readouterr().err

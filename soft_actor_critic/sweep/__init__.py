@@ -28,10 +28,10 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
         summarize(sweep_dir, expand(read_manifest(sweep_dir), sweep_dir))
         return
     runs = expand(grid, sweep_dir)
-    from soft_actor_critic.environment import check_env_id  # gymnasium's registry, without making an env
+    from soft_actor_critic.environment import make_env
 
-    for env_name in dict.fromkeys(run.env_name for run in runs):
-        check_env_id(env_name)
+    for env_name in dict.fromkeys(run.env_name for run in runs):  # an env SAC cannot drive is refused now
+        make_env(env_name).close()
     if config.ray_address:  # before anything is written: a wrong address leaves no sweep folder behind
         from soft_actor_critic.sweep.on_ray import check_ray
 
