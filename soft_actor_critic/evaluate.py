@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import sys
@@ -58,9 +59,17 @@ def load_policy(
     return policy.eval(), state.get("step")
 
 
+def frame_durations(num_frames: int, fps: float) -> list[int]:
+    """Milliseconds each frame shows to play at `fps` in real time. A GIF counts whole hundredths of a
+    second, so 30 fps alternates 30 and 40 ms frames: 33.3 ms on average, never faster than fps overall."""
+    ends = [round(frame * 100 / fps) * 10 for frame in range(num_frames + 1)]  # each frame's start, in 10 ms
+    return [max(end - start, 10) for start, end in itertools.pairwise(ends)]
+
+
 def write_gif(frames: list[Image.Image], path: Path, fps: float) -> None:
+    durations = frame_durations(len(frames), fps)
     try:
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     except OSError as error:
         raise RunError(f"cannot write {path}: {error.strerror or first_line(error)}") from None
 
@@ -121,6 +130,10 @@ def evaluate(config: EvalConfig) -> list[float]:
         raise RunError("--render needs a display and none was found; use --record to write GIFs instead")
     if config.record and not has_display():
         os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's off-screen renderer; Box2D needs none
+        # pygame.init() (classic control's renderer) would look for a display and a sound card, and
+        # print an error about each to stderr although it renders fine: give it SDL's null devices.
+        os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
     render_mode = "human" if config.render else "rgb_array" if config.record else None
     with contextlib.closing(make_env(train_config.env_name, render_mode=render_mode)) as env:

@@ -1,9 +1,12 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, read_checkpoint
-from PIL import Image
+from conftest import ROOT, TINY, read_checkpoint
+from PIL import Image, ImageSequence
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic.__main__ import main
@@ -88,8 +91,24 @@ def test_record_writes_a_gif_per_episode_and_keeps_earlier_ones(trained_run, cap
     with Image.open(gifs[0]) as gif:
         assert gif.format == "GIF" and gif.n_frames == 201  # Pendulum's 30 fps: every step plus the last frame
         assert gif.size == (500, 500)
+        durations = [gif.info["duration"] for _ in ImageSequence.Iterator(gif)]
+    # GIF delays are whole hundredths of a second: 30 fps is 30 and 40 ms frames, real time on average
+    assert set(durations) == {30, 40} and abs(sum(durations) - 201 * 1000 / 30) <= 10
     assert main(argv) == 0  # a second recording in the same second goes to a folder of its own
     assert len(list((trained_run / "videos").glob("*/*.gif"))) == 4
+
+
+def test_record_is_silent_on_stderr_when_it_works(trained_run):
+    """Pendulum renders with pygame, whose init looks for a display and a sound card and says so on
+    stderr: a user would read "error" and believe the recording failed."""
+    unset = {"DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER", "SDL_AUDIODRIVER"}
+    environment = {name: value for name, value in os.environ.items() if name not in unset}
+    argv = ["eval", "--run-name", str(trained_run), "--num-episodes", "1", "--record"]
+    result = subprocess.run(
+        [sys.executable, "-m", "soft_actor_critic", *argv], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "recorded" in result.stdout
+    assert result.stderr == ""
 
 
 def test_record_works_headless_on_mujoco(tmp_path, capsys, monkeypatch):
