@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import difflib
+import sys
 
 import gymnasium as gym
 import numpy as np
 
 from soft_actor_critic.config import RunError, first_line
 
+# MuJoCo 4 warns, on every make of gymnasium 1.4's MuJoCo tasks, that their XML uses a deprecated
+# attribute. Only gymnasium can change that, so that one warning is dropped; any other still prints.
+GYMNASIUM_XML_DEPRECATION = "compiler attribute 'settotalmass' is deprecated"
+
 
 def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
     """gym.make with the checks SAC needs: a flat Box observation and a bounded Box action."""
     check_env_id(env_name)
+    if str(gym.spec(env_name).entry_point).startswith("gymnasium.envs.mujoco"):
+        drop_gymnasium_xml_deprecation()
     try:
         env = gym.make(env_name, render_mode=render_mode)
     except Exception as error:  # the env's own constructor may raise anything: report it, in one line
@@ -44,3 +51,13 @@ def check_spaces(env: gym.Env) -> None:
         raise RunError(f"{name} has unbounded actions; SAC's tanh policy needs finite Box bounds")
     if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
         raise RunError(f"{name} has observations of type {observation_space}; this SAC needs a flat Box vector")
+
+
+def drop_gymnasium_xml_deprecation() -> None:
+    import mujoco
+
+    def warn(message: str) -> None:
+        if not message.startswith(GYMNASIUM_XML_DEPRECATION):
+            print(f"WARNING: {message}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(warn)

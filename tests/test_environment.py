@@ -61,3 +61,14 @@ def test_image_observations_are_a_one_line_error_with_nothing_written(capsys, tm
 def test_an_env_whose_constructor_fails_is_a_one_line_error(capsys, tmp_path):
     # SpacesEnv takes no render_mode, so gym.make's call fails inside the env's own code
     assert "cannot make test/Made-v0" in train_on(lambda: SpacesEnv(), capsys, tmp_path)
+
+
+def test_the_deprecation_mujoco_finds_in_gymnasiums_xml_is_not_printed(capfd):
+    """MuJoCo 4 warns of it on every make of a MuJoCo task, train's two envs included; only gymnasium
+    could act on it. Any other MuJoCo warning still reaches stderr."""
+    mujoco = pytest.importorskip("mujoco")
+    mujoco.set_mju_user_warning(None)  # MuJoCo's own printer, as in a fresh process
+    make_env("InvertedPendulum-v5").close()
+    assert capfd.readouterr().err == ""
+    mujoco.get_mju_user_warning()("Nan, Inf or huge value in QACC")
+    assert capfd.readouterr().err == "WARNING: Nan, Inf or huge value in QACC\n"
