@@ -44,6 +44,6 @@ def temperature_loss(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_en
 
     Its gradient, -E[log pi + H_target], is the same at any alpha; eq. 18's own, -alpha E[log pi +
     H_target], shrinks with alpha, so Adam's step would lag whenever alpha falls faster than Adam's
-    running moments follow. Both forms learned alike over 10 Pendulum seeds (README, "Temperature update").
+    running moments follow. Both forms learned alike over 10 Pendulum seeds (docs/results.md, "Temperature update").
     """
     return -(log_alpha * (log_probs.detach() + target_entropy)).mean()

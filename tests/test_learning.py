@@ -15,5 +15,5 @@ def test_pendulum_learns_with_default_hyperparameters(tmp_path):
         EvalConfig(run_name=run_dir.name, directory=str(tmp_path), num_episodes=10, deterministic=True, seed=100)
     )
     # Over 10 seeds x 2 temperature losses, every deterministic eval at 15,000 steps was -190 or better
-    # (README, "Results"); a policy that has not learned the swing-up scores about -1,200.
+    # (docs/results.md); a policy that has not learned the swing-up scores about -1,200.
     assert np.mean(returns) >= -250, returns
