@@ -5,14 +5,18 @@ hyperparameters and evaluated the same way, at several step budgets of one env.
     python3 benchmarks/learning.py --env-name Pendulum-v1 --budgets 5000 10000 20000 --eval-every 1000
     python3 benchmarks/learning.py --env-name HalfCheetah-v5 --budgets 100000 --seeds 1 2 3 4
     python3 benchmarks/learning.py --env-name LunarLanderContinuous-v3 --budgets 100000 300000 --seeds 1 2 3 4 5 6
+    python3 benchmarks/learning.py --algorithm crossq --env-name Pendulum-v1 --budgets 5000 10000 --eval-every 1000
 
 This project trains by `sweep` (<directory>/<label>/<env>, run folders seed=<S>; seeds added by a later
 command go to a sweep of their own beside it, <env>_seeds=5-6) with the seed's defaults:
 256-256 networks, batch 256, 1000 random steps, lr 3e-4, tau 0.005, gamma 0.99, alpha starting at 0.2
 and tuned. SB3 2.9.2's SAC gets the same (ent_coef="auto_0.2"), one process per core with one torch
-thread each, and its evals go to <directory>/sb3/<env>/seed=<S>/eval.csv. Both are evaluated every
---eval-every steps by the same code: 10 episodes with deterministic actions, the first reset seeded with
-the run's eval seed (Seeds.of(seed).eval_env), so a seed's two runs play the same episodes.
+thread each, and its evals go to <directory>/sb3/<env>/seed=<S>/eval.csv. With --algorithm crossq, this
+project's CrossQ runs against sb3-contrib 2.9.2's CrossQ (<directory>/sb3-crossq/...) at the resolved
+defaults of TrainConfig(algorithm="crossq"): 1024-1024 critic, lr 1e-3, 100 random steps, beta1 0.5, a
+policy step every 3 updates, batch renorm momentum 0.01, eps 1e-3, warm-up 100,000, and alpha from 0.2.
+Both are evaluated every --eval-every steps by the same code: 10 episodes with deterministic actions,
+the first reset seeded with the run's eval seed (Seeds.of(seed).eval_env), so a seed's two runs play the same episodes.
 
 It prints, per budget, each seed's eval return, the mean, and the interquartile mean with a 95% bootstrap
 confidence interval over seeds, and draws the curves to docs/learning_<env>.png (to learning_<env>.png in
@@ -45,7 +49,7 @@ from soft_actor_critic.sweep.grid import MANIFEST_FILE, read_manifest  # noqa: E
 from soft_actor_critic.sweep.summary import iqm_with_interval  # noqa: E402
 
 CLI = [sys.executable, "-m", "soft_actor_critic"]
-SB3 = "sb3"
+SB3_LABELS = {"sac": "sb3", "crossq": "sb3-crossq"}  # the folder of SB3's (sb3-contrib's) runs, by algorithm
 DIRECTORY = "runs/learning"
 
 
@@ -70,8 +74,8 @@ def sweeps_of(args: argparse.Namespace, label: str) -> dict[str, list[int]]:
 
 def folders_of(args: argparse.Namespace, label: str) -> list[Path]:
     """The run folders of a label's seeds, in the order asked for."""
-    if label == SB3:
-        return [Path(args.directory, SB3, args.env_name, f"seed={seed}") for seed in args.seeds]
+    if label in SB3_LABELS.values():
+        return [Path(args.directory, label, args.env_name, f"seed={seed}") for seed in args.seeds]
     sweep_of = {seed: name for name, seeds in sweeps_of(args, label).items() for seed in seeds}
     return [Path(args.directory, label, sweep_of[seed], f"seed={seed}") for seed in args.seeds]
 
@@ -79,7 +83,7 @@ def folders_of(args: argparse.Namespace, label: str) -> list[Path]:
 def train_ours(args: argparse.Namespace) -> None:
     for sweep_name, seeds in sweeps_of(args, args.label).items():
         command = ["sweep", "--directory", str(Path(args.directory) / args.label), "--sweep-name", sweep_name]
-        command += ["--env-name", args.env_name, "--num-steps", str(max(args.budgets))]
+        command += ["--env-name", args.env_name, "--algorithm", args.algorithm, "--num-steps", str(max(args.budgets))]
         command += ["--eval-every", str(args.eval_every), "--seed", *map(str, seeds)]
         print("$ python3 soft_actor_critic " + " ".join(command), flush=True)
         if subprocess.run([*CLI, *command], cwd=ROOT).returncode:
@@ -89,7 +93,7 @@ def train_ours(args: argparse.Namespace) -> None:
 def train_sb3(args: argparse.Namespace) -> None:
     """SB3's runs, one process per core; SIGTERM, like Ctrl-C, ends them with the script."""
     cores = len(os.sched_getaffinity(0))
-    settings = (max(args.budgets), args.eval_every, args.checkpoint_every, args.directory)
+    settings = (max(args.budgets), args.eval_every, args.checkpoint_every, args.directory, args.algorithm)
     print(f"SB3: {len(args.seeds)} runs, {cores} at once with one torch thread each", flush=True)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     context, queue, running = get_context("spawn"), list(args.seeds), []
@@ -108,27 +112,46 @@ def train_sb3(args: argparse.Namespace) -> None:
             process.terminate()
 
 
-def sb3_sac(env, seed: int):
-    """SB3's SAC on the CPU with this project's defaults, read from TrainConfig."""
+def sb3_class(algorithm: str):
+    """SB3's SAC, or sb3-contrib's CrossQ."""
+    if algorithm == "crossq":
+        from sb3_contrib import CrossQ
+
+        return CrossQ
     from stable_baselines3 import SAC
 
-    defaults = TrainConfig  # a dataclass's fields hold their defaults as class attributes
-    return SAC(
-        "MlpPolicy",
-        env,
-        learning_rate=defaults.learning_rate,
-        buffer_size=defaults.memory_size,
-        learning_starts=defaults.start_step,
-        batch_size=defaults.batch_size,
-        tau=defaults.tau,
-        gamma=defaults.gamma,
-        ent_coef=f"auto_{defaults.alpha}",
-        policy_kwargs={"net_arch": list(defaults.hidden_units)},
-        train_freq=1,
-        gradient_steps=defaults.updates_per_step,
-        device="cpu",
-        seed=seed,
-    )
+    return SAC
+
+
+def sb3_model(env, seed: int, algorithm: str):
+    """SB3's SAC, or sb3-contrib's CrossQ, on the CPU with this project's defaults for the algorithm, read
+    from TrainConfig: the same networks, step sizes, warm-up, batch and starting temperature."""
+    defaults = TrainConfig(algorithm=algorithm)
+    settings = {
+        "learning_rate": defaults.learning_rate,
+        "buffer_size": defaults.memory_size,
+        "learning_starts": defaults.start_step,
+        "batch_size": defaults.batch_size,
+        "gamma": defaults.gamma,
+        "ent_coef": f"auto_{defaults.alpha}",
+        "train_freq": 1,
+        "gradient_steps": defaults.updates_per_step,
+        "device": "cpu",
+        "seed": seed,
+    }
+    if algorithm == "crossq":  # no target critic: no tau; the batch renorm and Adam settings are its defaults
+        settings |= {"policy_delay": defaults.policy_delay}
+        net_arch = {"pi": list(defaults.hidden_units), "qf": list(defaults.critic_hidden_units)}
+        settings["policy_kwargs"] = {
+            "net_arch": net_arch,
+            "batch_norm_momentum": defaults.renorm_momentum,
+            "batch_norm_eps": defaults.renorm_eps,
+            "renorm_warmup_steps": defaults.renorm_warmup,
+            "optimizer_kwargs": {"betas": (defaults.adam_beta1, 0.999)},
+        }
+    else:
+        settings |= {"tau": defaults.tau, "policy_kwargs": {"net_arch": list(defaults.hidden_units)}}
+    return sb3_class(algorithm)("MlpPolicy", env, **settings)
 
 
 class SB3Policy(torch.nn.Module):
@@ -149,19 +172,19 @@ def load_run(run_dir: Path, wrapper):
     from soft_actor_critic.evaluate import load_policy
     from soft_actor_critic.runs import load_train_config
 
-    if run_dir.parent.parent.name == SB3:
-        from stable_baselines3 import SAC
-
+    if run_dir.parent.parent.name in SB3_LABELS.values():
+        algorithm = next(name for name, label in SB3_LABELS.items() if label == run_dir.parent.parent.name)
         seed, env = int(run_dir.name.removeprefix("seed=")), wrapper(make_env(run_dir.parent.name))
-        return seed, env, SB3Policy(SAC.load(run_dir / "model.zip", device="cpu"))
+        return seed, env, SB3Policy(sb3_class(algorithm).load(run_dir / "model.zip", device="cpu"))
     config = load_train_config(run_dir)
     env = wrapper(make_env(config.env_name))
-    return config.seed, env, load_policy(run_dir, config.hidden_units, env)[0]
+    return config.seed, env, load_policy(run_dir, config, env)[0]
 
 
-def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str) -> None:
+def sb3_run(
+    env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str, algorithm: str
+) -> None:
     """One SB3 run with one torch thread, evaluated every eval_every steps; picks up from its checkpoint."""
-    from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
     from soft_actor_critic.checkpoints import Seeds
@@ -169,7 +192,7 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
     from soft_actor_critic.evaluate import deterministic_returns
 
     torch.set_num_threads(1)
-    run_dir = Path(directory) / SB3 / env_name / f"seed={seed}"
+    run_dir = Path(directory) / SB3_LABELS[algorithm] / env_name / f"seed={seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = read_eval_rows(run_dir)
     if rows and rows[-1]["step"] >= num_steps:
@@ -177,10 +200,10 @@ def sb3_run(env_name: str, seed: int, num_steps: int, eval_every: int, checkpoin
         return
     model_path, buffer_path = run_dir / "model.zip", run_dir / "replay_buffer.pkl"
     if model_path.is_file() and buffer_path.is_file():
-        model = SAC.load(model_path, env=make_env(env_name), device="cpu")
+        model = sb3_class(algorithm).load(model_path, env=make_env(env_name), device="cpu")
         model.load_replay_buffer(buffer_path)
     else:
-        model = sb3_sac(make_env(env_name), seed)
+        model = sb3_model(make_env(env_name), seed, algorithm)
     rows = [row for row in rows if row["step"] <= model.num_timesteps]  # a restart repeats the evals after it
 
     class Evaluations(BaseCallback):
@@ -236,7 +259,11 @@ def report(args: argparse.Namespace, labels: list[str]) -> None:
     runs = {label: folders_of(args, label) for label in labels}
     tables = {label: returns_at(run_dirs, args.budgets) for label, run_dirs in runs.items()}
     print(f"\n{args.env_name}: final deterministic eval (10 episodes) per seed {' '.join(map(str, args.seeds))}\n")
-    alphas = {label: temperatures(run_dirs, args.budgets) for label, run_dirs in runs.items() if label != SB3}
+    alphas = {
+        label: temperatures(run_dirs, args.budgets)
+        for label, run_dirs in runs.items()
+        if label not in SB3_LABELS.values()
+    }
     print("| steps | implementation | seeds | per seed | mean | IQM [95% CI] | α, median |")
     print("|---:|---|---:|---|---:|---|---:|")
     for budget in args.budgets:
@@ -293,18 +320,24 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000, help="every budget must be a multiple of it")
     parser.add_argument("--checkpoint-every", type=int, default=25_000, help="of the SB3 runs")
     parser.add_argument("--directory", default=DIRECTORY)
-    parser.add_argument("--label", default="soft-actor-critic", help="the folder and the name of this project's runs")
+    parser.add_argument(
+        "--algorithm", choices=("sac", "crossq"), default="sac", help="SB3's SAC, or sb3-contrib's CrossQ"
+    )
+    parser.add_argument(
+        "--label", help="the folder and the name of this project's runs; default: soft-actor-critic[-crossq]"
+    )
     parser.add_argument("--compare", nargs="+", default=[], help="labels of runs already in --directory to show too")
-    parser.add_argument("--only", choices=("ours", SB3, "none"), help="train only one side (none: just report)")
+    parser.add_argument("--only", choices=("ours", "sb3", "none"), help="train only one side (none: just report)")
     args = parser.parse_args()
+    args.label = args.label or "soft-actor-critic" + ("-crossq" if args.algorithm == "crossq" else "")
     if args.eval_every <= 0 or any(budget % args.eval_every for budget in args.budgets):
         parser.error("--eval-every must be positive and divide every budget")
     args.budgets.sort()
     if args.only in (None, "ours"):
         train_ours(args)
-    if args.only in (None, SB3):
+    if args.only in (None, "sb3"):
         train_sb3(args)
-    report(args, [args.label, *args.compare, SB3])
+    report(args, [args.label, *args.compare, SB3_LABELS[args.algorithm]])
 
 
 if __name__ == "__main__":

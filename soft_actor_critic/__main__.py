@@ -17,6 +17,7 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from soft_actor_critic.config import (
+    ALGORITHM_DEFAULTS,
     FIELD_TYPES,
     RENAMED_ENV_IDS,
     ConfigError,
@@ -46,6 +47,26 @@ def program(argv0: str | None = None, python: str | None = None) -> str:
     return INSTALLED  # the console script, or main() called from Python
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default after its help; one that depends on --algorithm is in its help already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if "(default:" in (action.help or "") else super()._get_help_string(action)
+
+
+def algorithm_defaults(name: str) -> str:
+    """' (default: 0.0003; crossq: 0.001)' for a field whose default depends on --algorithm, else ''."""
+    if name not in ALGORITHM_DEFAULTS["sac"]:
+        return ""
+    shown = {}
+    for algorithm, defaults in ALGORITHM_DEFAULTS.items():
+        value = defaults[name]
+        shown[algorithm] = (
+            "--hidden-units" if value is None else " ".join(map(str, value)) if isinstance(value, tuple) else value
+        )
+    return f" (default: {shown['sac']}; crossq: {shown['crossq']})"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (not the whole usage block) and still exits 2."""
 
@@ -72,6 +93,7 @@ def add_flags(
         if several and field.name == "run_name":
             continue  # a sweep names its runs after their settings
         options, default = dict(field.metadata), field.default
+        options["help"] += algorithm_defaults(field.name)
         parse = FIELD_TYPES[field.type].parse
         if parse is None:
             options.setdefault("action", argparse.BooleanOptionalAction)
@@ -97,7 +119,7 @@ def build_parser(
         dest="command", required=True, metavar="{train,eval,plot,sweep}", parser_class=Parser
     )
     # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
-    options = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter, "allow_abbrev": False}
+    options = {"formatter_class": HelpFormatter, "allow_abbrev": False}
     train = commands.add_parser("train", help="train a new agent, or resume one", **options)
     add_flags(train, TrainConfig, defaults=defaults)
     train.add_argument(

@@ -1,14 +1,18 @@
-"""The SAC agent: policy, twin critic, target critic, temperature, and one gradient update.
+"""The SAC agent: policy, twin critic, target critic, temperature, and one gradient update; and
+CrossQ, SAC with batch renormalization and without a target critic.
 
 `Agent.update` follows the algorithm box of Haarnoja et al. 2019 (arXiv:1812.05905): critic step,
 policy step against the updated critic, temperature step, then Polyak averaging of the target.
+`CrossQAgent` replaces three of its methods (Bhatt et al. 2024, "CrossQ", arXiv:1902.05605).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -16,7 +20,7 @@ from torch import nn
 
 from soft_actor_critic import losses
 from soft_actor_critic.config import TrainConfig
-from soft_actor_critic.networks import SquashedGaussianPolicy, TwinCritic
+from soft_actor_critic.networks import BatchRenorm, SquashedGaussianPolicy, TwinCritic
 from soft_actor_critic.replay_buffer import Batch
 
 
@@ -53,20 +57,30 @@ class Agent:
         device: str | torch.device = "cpu",
     ) -> None:
         self.gamma, self.tau, self.device = config.gamma, config.tau, torch.device(device)
-        hidden_units = config.hidden_units
-        self.policy = SquashedGaussianPolicy(observation_dim, action_dim, hidden_units, action_low, action_high)
-        self.policy.to(self.device)
-        self.critic = TwinCritic(observation_dim, action_dim, hidden_units).to(self.device)
-        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.build_networks(observation_dim, action_dim, action_low, action_high, config)
         self.log_alpha = torch.tensor(math.log(config.alpha), device=self.device, requires_grad=True)
         self.target_entropy = -float(action_dim)  # -dim(A): the hyperparameter table in the appendix of 1812.05905
         # fused: one kernel per step for all of a network's tensors, instead of a dozen per tensor;
         # capturable (on a GPU): the step count lives there too, so a CUDA graph can hold the step
         self.capturable = self.device.type == "cuda"
         adam = functools.partial(torch.optim.Adam, lr=config.learning_rate, fused=True, capturable=self.capturable)
-        self.policy_optimizer = adam(self.policy.parameters())
-        self.critic_optimizer = adam(self.critic.parameters())
-        self.alpha_optimizer = adam([self.log_alpha])
+        betas = (config.adam_beta1, 0.999)
+        self.policy_optimizer = adam(self.policy.parameters(), betas=betas)
+        self.critic_optimizer = adam(self.critic.parameters(), betas=betas)
+        self.alpha_optimizer = adam([self.log_alpha])  # Adam's own betas, as in sb3-contrib's CrossQ too
+
+    def build_networks(
+        self,
+        observation_dim: int,
+        action_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        config: TrainConfig,
+    ) -> None:
+        """The policy, the twin critic and its target, on the agent's device."""
+        self.policy = policy_network(config, observation_dim, action_dim, action_low, action_high).to(self.device)
+        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units).to(self.device)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -80,13 +94,15 @@ class Agent:
         observations = torch.as_tensor(observation, dtype=torch.float32, device=self.device).unsqueeze(0)
         return self.policy.act(observations, deterministic)[0].cpu().numpy()
 
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One SAC gradient step on a batch; returns detached scalars to log (no host sync here)."""
-        critic_metrics = self.update_critic(batch)
-        policy_metrics, log_probs = self.update_policy(batch.observations)
-        temperature_metrics = self.update_temperature(log_probs)
-        polyak_update(self.target_critic, self.critic, self.tau)
-        return critic_metrics | policy_metrics | temperature_metrics
+    def update(self, batch: Batch, policy_step: bool = True) -> dict[str, torch.Tensor]:
+        """One SAC gradient step on a batch; returns detached scalars to log (no host sync here).
+        Without `policy_step` (--policy-delay), only the critic and its target move."""
+        metrics = self.update_critic(batch)
+        if policy_step:
+            policy_metrics, log_probs = self.update_policy(batch.observations)
+            metrics |= policy_metrics | self.update_temperature(log_probs)
+        self.update_target()
+        return metrics
 
     def update_critic(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The critic step: both Q-functions regress on the soft Bellman backup of the target critic."""
@@ -124,6 +140,9 @@ class Agent:
         self.alpha_optimizer.step()
         return {"loss/temperature": loss.detach(), "train/alpha": self.alpha}
 
+    def update_target(self) -> None:
+        polyak_update(self.target_critic, self.critic, self.tau)
+
     def parts(self) -> dict[str, nn.Module | torch.Tensor | torch.optim.Optimizer]:
         """The parts of PARTS by name: the checkpoint saves them under these names, the finiteness check
         and the CUDA-graph capture read their tensors."""
@@ -153,6 +172,88 @@ class Agent:
             if isinstance(part, torch.optim.Optimizer):
                 for group in part.param_groups:  # a checkpoint from the other kind of device says otherwise
                     group["capturable"] = self.capturable
+
+
+class CrossQAgent(Agent):
+    """CrossQ (Bhatt et al. 2024): SAC with batch renormalization before every linear layer of both
+    networks (section 4.2), no target critic (section 4.1), Adam with beta1 0.5, a wider critic and a
+    policy step every third update (config.ALGORITHM_DEFAULTS). The losses are SAC's."""
+
+    PARTS = tuple(part for part in Agent.PARTS if part != "target_critic")
+
+    def build_networks(
+        self,
+        observation_dim: int,
+        action_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        config: TrainConfig,
+    ) -> None:
+        """The policy and the twin critic, each batch-renormalized; both rest in eval mode, on their running
+        statistics, and the updates put a network in training mode for the one pass that learns them."""
+        self.policy = policy_network(config, observation_dim, action_dim, action_low, action_high).to(self.device)
+        renorm = batch_renorm(config)
+        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, renorm).to(self.device)
+        self.critic.eval()
+
+    def update_critic(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """SAC's critic step with the critic itself in place of its target: (s, a) and (s', a') go through
+        it as one batch, so that batch renormalization's statistics are those of both (section 4.1); the
+        targets are its detached outputs for (s', a')."""
+        with torch.no_grad():
+            next_actions, next_log_probs = self.policy.sample(batch.next_observations)
+        observations = torch.cat([batch.observations, batch.next_observations])
+        actions = torch.cat([batch.actions, next_actions])
+        with train_mode(self.critic):
+            q, next_q = self.critic(observations, actions).chunk(2, dim=1)  # (2, batch) each: Q1 and Q2
+        targets = losses.soft_q_target(
+            batch.rewards, batch.terminateds, *next_q.detach(), next_log_probs, self.alpha, self.gamma
+        )
+        loss = losses.critic_loss(*q, targets)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optimizer.step()
+        return {"loss/critic": loss.detach(), "train/q": q.detach().min(0).values.mean()}
+
+    def update_policy(self, observations: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """SAC's policy step, the policy learning its statistics from the batch's states and the critic
+        judging on its running ones."""
+        with train_mode(self.policy):
+            return super().update_policy(observations)
+
+    def update_target(self) -> None:
+        pass  # there is none
+
+
+AGENTS = {"sac": Agent, "crossq": CrossQAgent}  # by --algorithm
+
+
+def batch_renorm(config: TrainConfig) -> Callable[..., BatchRenorm]:
+    """CrossQ's normalization layer for a width, with the run's settings."""
+    return functools.partial(
+        BatchRenorm, momentum=config.renorm_momentum, eps=config.renorm_eps, warmup=config.renorm_warmup
+    )
+
+
+def policy_network(
+    config: TrainConfig, observation_dim: int, action_dim: int, action_low: np.ndarray, action_high: np.ndarray
+) -> SquashedGaussianPolicy:
+    """The run's policy, untrained and in eval mode: SAC's, or CrossQ's with batch renormalization."""
+    normalize = batch_renorm(config) if config.algorithm == "crossq" else None
+    policy = SquashedGaussianPolicy(
+        observation_dim, action_dim, config.hidden_units, action_low, action_high, normalize
+    )
+    return policy.eval()
+
+
+@contextlib.contextmanager
+def train_mode(network: nn.Module) -> Iterator[None]:
+    """The network in training mode for the passes inside, and back in eval mode after them."""
+    network.train()
+    try:
+        yield
+    finally:
+        network.eval()
 
 
 def tensors_of(part: nn.Module | torch.Tensor | torch.optim.Optimizer) -> list[torch.Tensor]:

@@ -87,6 +87,7 @@ FIELD_TYPES = {  # by the annotation, as dataclasses.fields() gives it under `fr
     "int": FieldType(whole_number, (int,)),
     "int | None": FieldType(whole_number, (int, type(None))),
     "float": FieldType(float, (int, float)),
+    "float | None": FieldType(float, (int, float, type(None))),
     "bool": FieldType(None, (bool,)),
     "str": FieldType(str, (str,)),
     "str | None": FieldType(str, (str, type(None))),
@@ -117,9 +118,9 @@ def _check_seed(seed: int) -> None:
     _require(0 <= seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {seed}")
 
 
-def _check_hidden_units(hidden_units: tuple[int, ...]) -> None:
-    _require(len(hidden_units) > 0, "--hidden-units needs at least one layer width")
-    _require(all(units > 0 for units in hidden_units), f"--hidden-units must be positive, got {list(hidden_units)}")
+def _check_hidden_units(hidden_units: tuple[int, ...], name: str = "--hidden-units") -> None:
+    _require(len(hidden_units) > 0, f"{name} needs at least one layer width")
+    _require(all(units > 0 for units in hidden_units), f"{name} must be positive, got {list(hidden_units)}")
 
 
 def flag(default=MISSING, help: str = "", **argparse_options):
@@ -131,12 +132,44 @@ def flag(default=MISSING, help: str = "", **argparse_options):
 LAYER_WIDTHS = {"nargs": "+", "metavar": "N"}  # --hidden-units 256 256
 
 
+ALGORITHMS = ("sac", "crossq")
+# The defaults that --algorithm changes: a field left at None takes its algorithm's value (SAC's critic
+# None: as wide as --hidden-units). CrossQ's are
+# sb3-contrib 2.9.2's (its critic is 1024 wide; the paper's 2048 costs four times the compute), but for
+# the starting temperature, which stays at 0.2: see the README's CrossQ results.
+ALGORITHM_DEFAULTS = {
+    "sac": {
+        "learning_rate": 3e-4,
+        "start_step": 1000,
+        "critic_hidden_units": None,
+        "adam_beta1": 0.9,
+        "policy_delay": 1,
+    },
+    "crossq": {
+        "learning_rate": 1e-3,
+        "start_step": 100,
+        "critic_hidden_units": (1024, 1024),
+        "adam_beta1": 0.5,
+        "policy_delay": 3,
+    },
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     env_name: str = flag("LunarLanderContinuous-v3", "Gymnasium id with a continuous action space")
-    hidden_units: tuple[int, ...] = flag(
-        (256, 256), "widths of the hidden layers of the policy and of each critic", **LAYER_WIDTHS
+    algorithm: str = flag(
+        "sac",
+        "sac (Haarnoja et al. 2019), or crossq (Bhatt et al. 2024): batch renormalization in both networks, "
+        "no target critic, a policy step every --policy-delay updates",
+        choices=ALGORITHMS,
     )
+    hidden_units: tuple[int, ...] = flag(
+        (256, 256),
+        "widths of the hidden layers of the policy (and of each critic, unless --critic-hidden-units)",
+        **LAYER_WIDTHS,
+    )
+    critic_hidden_units: tuple[int, ...] | None = flag(None, "widths of each critic's hidden layers", **LAYER_WIDTHS)
     directory: str = flag("runs", "folder that holds the run folders")
     seed: int = flag(
         1,
@@ -146,13 +179,20 @@ class TrainConfig:
     run_name: str | None = flag(None, "name of the run folder; None: <date>_<time>_<env-name>")
     batch_size: int = flag(256, "transitions per update")
     memory_size: int = flag(1_000_000, "replay buffer capacity in transitions")
-    learning_rate: float = flag(3e-4, "Adam step size of the policy, the critics and the temperature")
+    learning_rate: float | None = flag(None, "Adam step size of the policy, the critics and the temperature")
+    adam_beta1: float | None = flag(None, "Adam's beta1 for the policy and the critics (beta2 is 0.999)")
     gamma: float = flag(0.99, "discount factor")
-    tau: float = flag(0.005, "Polyak rate of the target critic")
+    tau: float = flag(0.005, "Polyak rate of the target critic (sac; crossq has none)")
     num_steps: int = flag(1_000_000, "env steps in total")
-    start_step: int = flag(1000, "env steps of uniform random actions before the first update")
+    start_step: int | None = flag(None, "env steps of uniform random actions before the first update")
     alpha: float = flag(0.2, "starting entropy temperature (tuned automatically from there)")
     updates_per_step: int = flag(1, "gradient updates after each env step once the warm-up is over")
+    policy_delay: int | None = flag(None, "updates per policy and temperature step (every update steps the critic)")
+    renorm_momentum: float = flag(0.01, "crossq: rate at which batch renormalization's running statistics move")
+    renorm_eps: float = flag(1e-3, "crossq: added to the variances batch renormalization divides by")
+    renorm_warmup: int = flag(
+        100_000, "crossq: training passes of each batch-renorm layer that use the batch's statistics alone"
+    )
     device: str = flag(
         "auto", "where the networks and the replay buffer live; auto: cuda if available", choices=DEVICES
     )
@@ -165,26 +205,34 @@ class TrainConfig:
     eval_episodes: int = flag(10, "episodes per periodic eval")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
-        _check_hidden_units(self.hidden_units)
+        _require(
+            self.algorithm in ALGORITHMS, f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
+        )
+        for name, value in ALGORITHM_DEFAULTS[self.algorithm].items():  # a None takes the algorithm's default
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.hidden_units if value is None else value)
+        for name in ("hidden_units", "critic_hidden_units"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+            _check_hidden_units(getattr(self, name), flag_name(name))
         check_run_name(self.run_name)
         _check_seed(self.seed)
         _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "eval_episodes"):
+        for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "policy_delay", "eval_episodes"):
             _require(getattr(self, name) > 0, f"{flag_name(name)} must be positive, got {getattr(self, name)}")
-        for name in ("start_step", "checkpoint_every", "eval_every"):
+        for name in ("start_step", "checkpoint_every", "eval_every", "renorm_warmup"):
             value = getattr(self, name)
             _require(value >= 0, f"{flag_name(name)} must be zero or more, got {value}")
         _require(
             self.batch_size <= self.memory_size,
             f"--batch-size ({self.batch_size}) must not exceed --memory-size ({self.memory_size})",
         )
-        for name in ("learning_rate", "alpha"):
+        for name in ("learning_rate", "alpha", "renorm_eps"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value > 0, f"{flag_name(name)} must be positive, got {value}")
-        for name in ("gamma", "tau"):
+        for name in ("gamma", "tau", "renorm_momentum"):
             value = getattr(self, name)
             _require(0 < value <= 1, f"{flag_name(name)} must be in (0, 1], got {value}")
+        _require(0 <= self.adam_beta1 < 1, f"--adam-beta1 must be in [0, 1), got {self.adam_beta1}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"

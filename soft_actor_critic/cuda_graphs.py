@@ -52,18 +52,23 @@ def capture(function: Callable, state: Callable[[], list[torch.Tensor]]) -> tupl
 
 
 class GraphedUpdate:
-    """`agent.update(buffer.sample(batch_size))` as one graph replay: the rows are drawn into a fixed
-    tensor (the same draws as `sample`), and the graph gathers them from the buffer's storage."""
+    """`agent.update(buffer.sample(batch_size), policy_step)` as one graph replay: the rows are drawn
+    into a fixed tensor (the same draws as `sample`), and the graph gathers them from the buffer's
+    storage. With `delayed_policy` there is a second graph, of the updates without a policy step."""
 
-    def __init__(self, agent: Agent, buffer: ReplayBuffer, batch_size: int) -> None:
+    def __init__(self, agent: Agent, buffer: ReplayBuffer, batch_size: int, delayed_policy: bool = False) -> None:
         self.buffer, self.batch_size = buffer, batch_size
         self.rows = torch.zeros(batch_size, dtype=torch.long, device=buffer.device)  # row 0 exists in any buffer
-        self.graph, self.metrics = capture(lambda: agent.update(buffer.gather(self.rows)), agent.tensors)
+        self.graphs = {
+            policy_step: capture(lambda step=policy_step: agent.update(buffer.gather(self.rows), step), agent.tensors)
+            for policy_step in ((True, False) if delayed_policy else (True,))
+        }
 
-    def __call__(self) -> dict[str, torch.Tensor]:
+    def __call__(self, policy_step: bool = True) -> dict[str, torch.Tensor]:
         self.buffer.sample_rows(self.batch_size, out=self.rows)
-        self.graph.replay()
-        return self.metrics  # overwritten by the next replay
+        graph, metrics = self.graphs[policy_step]
+        graph.replay()
+        return metrics  # overwritten by the next replay of this graph
 
 
 class GraphedAct:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from soft_actor_critic.agent import policy_network
 from soft_actor_critic.config import CHECKPOINT_FILES, ConfigError, EvalConfig, RunError, TrainConfig, first_line
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import SquashedGaussianPolicy
@@ -42,13 +43,13 @@ def create_video_dir(run_dir: Path) -> Path:
 
 
 def load_policy(
-    run_dir: Path, hidden_units: tuple[int, ...], env: gym.Env, name: str = CHECKPOINT_FILE
+    run_dir: Path, config: TrainConfig, env: gym.Env, name: str = CHECKPOINT_FILE
 ) -> tuple[SquashedGaussianPolicy, int | None]:
-    """The policy in the run's file `name`, sized for `env`, and the step it was saved at; a file that
-    doesn't fit is a RunError."""
-    observation_space, action_space = env.observation_space, env.action_space
-    policy = SquashedGaussianPolicy(
-        observation_space.shape[0], action_space.shape[0], hidden_units, action_space.low, action_space.high
+    """The policy of the run (whose config is `config`) in its file `name`, sized for `env`, in eval mode,
+    and the step it was saved at; a file that doesn't fit is a RunError."""
+    action_space = env.action_space
+    policy = policy_network(
+        config, env.observation_space.shape[0], action_space.shape[0], action_space.low, action_space.high
     )
     state = load_checkpoint(run_dir, name)
     try:
@@ -56,7 +57,7 @@ def load_policy(
     except (KeyError, TypeError, RuntimeError) as error:
         path = run_dir / name
         raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
-    return policy.eval(), state.get("step")
+    return policy, state.get("step")
 
 
 def frame_durations(num_frames: int, fps: float) -> list[int]:
@@ -145,7 +146,7 @@ def evaluate(config: EvalConfig) -> list[float]:
 def play(env: gym.Env, run_dir: Path, train_config: TrainConfig, config: EvalConfig) -> list[float]:
     """The episodes of `evaluate`, printed (and recorded) one by one; returns their returns."""
     name = CHECKPOINT_FILES[config.checkpoint]
-    policy, step = load_policy(run_dir, train_config.hidden_units, env, name)
+    policy, step = load_policy(run_dir, train_config, env, name)
     print(f"the policy of step {step} from {run_dir / name}", flush=True)
     torch.manual_seed(config.seed)
     env_fps = env.metadata.get("render_fps") or MAX_GIF_FPS

@@ -24,18 +24,59 @@ def mlp(
     hidden_units: tuple[int, ...],
     output_dim: int,
     linear: Callable[[int, int], nn.Module] = nn.Linear,
+    normalize: Callable[[int], nn.Module] | None = None,
 ) -> nn.Sequential:
-    """`linear(in, out)` layers with ReLU between them and no activation on the output.
+    """`linear(in, out)` layers with ReLU between them and no activation on the output; with
+    `normalize` (CrossQ's batch renormalization), a `normalize(in)` before every linear layer.
 
     The ReLUs work in place (one fewer activation to allocate): a linear layer's backward needs
     its input, never its output.
     """
-    widths = (input_dim, *hidden_units)
+    widths = (input_dim, *hidden_units, output_dim)
     layers: list[nn.Module] = []
     for width_in, width_out in zip(widths[:-1], widths[1:]):
-        layers += [linear(width_in, width_out), nn.ReLU(inplace=True)]
-    layers.append(linear(widths[-1], output_dim))
-    return nn.Sequential(*layers)
+        layers += [*([normalize(width_in)] if normalize else []), linear(width_in, width_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers[:-1])  # no ReLU on the output
+
+
+class BatchRenorm(nn.Module):
+    """Batch renormalization (Ioffe 2017, arXiv:1702.03275), the normalization of CrossQ's networks
+    (Bhatt et al. 2024, section 4.2): y = scale * x_hat + bias, over the batch dimension -2.
+
+    In training mode, x_hat = (x - mu_B) / sigma_B * r + d (Ioffe's eq. in algorithm 1), with the batch's
+    mean and standard deviation and r = clip(sigma_B / sigma, 1/R_MAX, R_MAX), d = clip((mu_B - mu) / sigma,
+    -D_MAX, D_MAX) held constant for backprop, mu and sigma the running statistics; each pass moves those
+    towards the batch's by `momentum`. For the first `warmup` passes r = 1 and d = 0: batch norm. In eval
+    mode, x_hat = (x - mu) / sigma and nothing changes. `members` keeps the statistics of an ensemble's
+    members apart, for inputs of shape (members, batch, features).
+    """
+
+    R_MAX, D_MAX = 3.0, 5.0  # sb3-contrib's and SBX's clips, without the paper's gradual relaxation
+
+    def __init__(self, features: int, *, members: int | None = None, momentum: float, eps: float, warmup: int) -> None:
+        super().__init__()
+        shape = (*([members] if members else []), 1, features)
+        self.momentum, self.eps, self.warmup = momentum, eps, warmup
+        self.scale = nn.Parameter(torch.ones(shape))
+        self.bias = nn.Parameter(torch.zeros(shape))
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
+        self.register_buffer("passes", torch.zeros((), dtype=torch.long))  # training passes so far
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        running_std = (self.running_var + self.eps).sqrt()
+        if not self.training:
+            return (inputs - self.running_mean) / running_std * self.scale + self.bias
+        mean, var = inputs.mean(-2, keepdim=True), inputs.var(-2, keepdim=True)
+        std = (var + self.eps).sqrt()
+        with torch.no_grad():  # a tensor condition, not a Python one: no host sync, and a CUDA graph holds it
+            renorm = self.passes >= self.warmup
+            r = torch.where(renorm, (std / running_std).clamp(1 / self.R_MAX, self.R_MAX), 1.0)
+            d = torch.where(renorm, ((mean - self.running_mean) / running_std).clamp(-self.D_MAX, self.D_MAX), 0.0)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var, self.momentum)
+            self.passes += 1
+        return ((inputs - mean) / std * r + d) * self.scale + self.bias
 
 
 def tanh_log_det(pre_squash: torch.Tensor) -> torch.Tensor:
@@ -53,10 +94,16 @@ class SquashedGaussianPolicy(nn.Module):
     """
 
     def __init__(
-        self, observation_dim: int, action_dim: int, hidden_units: tuple[int, ...], action_low, action_high
+        self,
+        observation_dim: int,
+        action_dim: int,
+        hidden_units: tuple[int, ...],
+        action_low,
+        action_high,
+        normalize: Callable[[int], nn.Module] | None = None,
     ) -> None:
         super().__init__()
-        self.net = mlp(observation_dim, hidden_units, 2 * action_dim)
+        self.net = mlp(observation_dim, hidden_units, 2 * action_dim, normalize=normalize)
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32))
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32))
         self.register_buffer("action_scale", (high - low) / 2)
@@ -116,9 +163,17 @@ class TwinCritic(nn.Module):
     matmul instead of two; member k of every layer belongs to Q_{k+1} alone.
     """
 
-    def __init__(self, observation_dim: int, action_dim: int, hidden_units: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        observation_dim: int,
+        action_dim: int,
+        hidden_units: tuple[int, ...],
+        normalize: Callable[..., nn.Module] | None = None,
+    ) -> None:
         super().__init__()
-        self.net = mlp(observation_dim + action_dim, hidden_units, 1, functools.partial(EnsembleLinear, 2))
+        linear = functools.partial(EnsembleLinear, 2)
+        members_apart = functools.partial(normalize, members=2) if normalize else None
+        self.net = mlp(observation_dim + action_dim, hidden_units, 1, linear, members_apart)
 
     def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q1 and Q2 stacked, (2, batch): `q1, q2 = critic(observations, actions)` unpacks them."""

@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
-from soft_actor_critic.agent import Agent
+from soft_actor_critic.agent import AGENTS, Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, restore, save_run
 from soft_actor_critic.config import Interrupted, RunError, TrainConfig
 from soft_actor_critic.console import progress_bar, say
@@ -110,9 +110,14 @@ def build_agent_and_buffer(
     torch.manual_seed(seeds.torch)
     observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     try:
-        agent = Agent(observation_dim, action_dim, env.action_space.low, env.action_space.high, config, device)
+        agent = AGENTS[config.algorithm](
+            observation_dim, action_dim, env.action_space.low, env.action_space.high, config, device
+        )
     except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
-        raise RunError(f"--hidden-units {' '.join(map(str, config.hidden_units))} does not fit in memory") from None
+        widths = " ".join(map(str, config.hidden_units))
+        if config.critic_hidden_units != config.hidden_units:
+            widths += f" (critic {' '.join(map(str, config.critic_hidden_units))})"
+        raise RunError(f"--hidden-units {widths} does not fit in memory") from None
     try:
         return agent, ReplayBuffer(config.memory_size, observation_dim, action_dim, seeds.buffer, device)
     except (MemoryError, RuntimeError):
@@ -137,7 +142,7 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
     act, update = act_and_update(config, env, training.agent, buffer)
     low, high = env.action_space.low, env.action_space.high
     with progress_bar(config.num_steps, progress.step, on_update=training.count_steps) as bar:
-        log = LoopLog(training.writer, bar, progress.step)
+        log, metrics = LoopLog(training.writer, bar, progress.step), None
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
         observation, _ = env.reset(seed=training.seeds.env if progress.step == 0 else None)
         for step in range(progress.step + 1, config.num_steps + 1):
@@ -150,11 +155,12 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
             # and only `terminated` is stored: a time limit must not cut the bootstrap.
             buffer.add(observation, action, reward, next_observation, terminated)
             observation = next_observation
-            metrics = None
             if step > progress.first_update_after:
-                for _ in range(config.updates_per_step):
-                    metrics = update()
-            log.step(step, reward, metrics)
+                updates_before = (step - progress.first_update_after - 1) * config.updates_per_step
+                for number in range(updates_before + 1, updates_before + config.updates_per_step + 1):
+                    # a step without the policy's keeps the policy's metrics of the last one that had them
+                    metrics = (metrics or {}) | update(number % config.policy_delay == 0)
+            log.step(step, reward, metrics if step > progress.first_update_after else None)
             if terminated or truncated:
                 progress.episodes += 1
                 log.episode(step)
@@ -165,12 +171,13 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
 
 def act_and_update(
     config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer
-) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[], dict[str, torch.Tensor]]]:
-    """The policy's action for one observation, and one update on a fresh batch: on a GPU (unless
-    --no-cuda-graphs) each is the replay of a CUDA graph, captured here."""
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[bool], dict[str, torch.Tensor]]]:
+    """The policy's action for one observation, and one update on a fresh batch, with a policy step or
+    without: on a GPU (unless --no-cuda-graphs) each is the replay of a CUDA graph, captured here."""
     if config.cuda_graphs and agent.device.type == "cuda":
-        return GraphedAct(agent, env.observation_space.shape[0]), GraphedUpdate(agent, buffer, config.batch_size)
-    return agent.act, lambda: agent.update(buffer.sample(config.batch_size))
+        graphed_update = GraphedUpdate(agent, buffer, config.batch_size, config.policy_delay > 1)
+        return GraphedAct(agent, env.observation_space.shape[0]), graphed_update
+    return agent.act, lambda policy_step: agent.update(buffer.sample(config.batch_size), policy_step)
 
 
 def evaluate_and_checkpoint(training: Training, step: int, stop: StopRequest | None) -> None:

@@ -96,7 +96,9 @@ def test_resume_without_a_saved_buffer_refills_before_updating(small_config, cap
     updated_at = []
     update = Agent.update
     monkeypatch.setattr(
-        Agent, "update", lambda agent, batch: updated_at.append(len(batch.rewards)) or update(agent, batch)
+        Agent,
+        "update",
+        lambda agent, batch, policy_step: updated_at.append(len(batch.rewards)) or update(agent, batch, policy_step),
     )
     argv = ["train", "--resume", "--run-name", "run", "--directory", small_config.directory, "--num-steps", "200"]
     assert main([*argv, "--no-cuda-graphs"]) == 0  # a CUDA graph would replay the update, not this wrapper
@@ -170,8 +172,8 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(small_config, m
     config = dataclasses.replace(small_config, num_steps=1000, checkpoint_every=200, run_name="run", cuda_graphs=False)
     update = Agent.update
 
-    def update_that_diverges(agent, batch):
-        metrics = update(agent, batch)
+    def update_that_diverges(agent, batch, policy_step):
+        metrics = update(agent, batch, policy_step)
         if len(updated) >= 300:  # from step 400 on
             with torch.no_grad():
                 agent.critic.net[0].weight.fill_(float("nan"))

@@ -73,14 +73,15 @@ class CountingAgent:
     device = torch.device("cpu")
 
     def __init__(self, buffer: ReplayBuffer):
-        self.buffer, self.acted, self.updated_at = buffer, 0, []
+        self.buffer, self.acted, self.updated_at, self.policy_steps = buffer, 0, [], []
 
     def act(self, observation):
         self.acted += 1
         return np.zeros(1, np.float32)
 
-    def update(self, batch):
+    def update(self, batch, policy_step=True):
         self.updated_at.append(len(self.buffer))
+        self.policy_steps.append(policy_step)
         return {}
 
 
@@ -105,6 +106,15 @@ def test_updates_per_step_repeats_the_update(small_config, tmp_path):
     env = TimeLimit(CounterEnv(), max_episode_steps=4)
     loop(config, env, agent, buffer, tmp_path)
     assert agent.updated_at == [6, 6, 6, 7, 7, 7, 8, 8, 8]
+    assert all(agent.policy_steps)  # --policy-delay 1: every update steps the policy
+
+
+def test_the_policy_steps_every_policy_delay_updates(small_config, tmp_path):
+    config = dataclasses.replace(small_config, num_steps=9, start_step=5, updates_per_step=2, policy_delay=3)
+    buffer = ReplayBuffer(config.memory_size, 1, 1, seed=0)
+    agent = CountingAgent(buffer)
+    loop(config, TimeLimit(CounterEnv(), max_episode_steps=4), agent, buffer, tmp_path)
+    assert agent.policy_steps == [False, False, True] * 2 + [False, False]  # the 3rd and 6th of 8 updates
 
 
 @pytest.mark.parametrize("cuda_available", [False, True])
