@@ -1,7 +1,9 @@
-"""Training speed of this project against Stable-Baselines3's SAC, side by side on this machine.
+"""Training speed of this project against Stable-Baselines3's SAC (or sb3-contrib's CrossQ), side by
+side on this machine.
 
     pip install -r requirements-bench.txt
     python3 benchmarks/speed.py                       # both envs, 3 runs each
+    python3 benchmarks/speed.py --algorithm crossq --envs HalfCheetah-v5 --steps 2000
     python3 benchmarks/speed.py --envs HalfCheetah-v5 --runs 5
     python3 benchmarks/speed.py --device cuda --envs HalfCheetah-v5 --updates-per-step 1 2 4 8
 
@@ -14,6 +16,10 @@ random warm-up to the last step, acting, env stepping and updating included.
 With `--device cuda` it measures three things on the same GPU, in one run: this project (each update
 and each action a CUDA graph's replay), this project's eager GPU path (`--no-cuda-graphs`) and SB3
 with device="cuda"; and this project at each of `--updates-per-step`.
+
+With `--algorithm crossq`, this project's CrossQ against sb3-contrib 2.9.2's, both at CrossQ's defaults
+here (config.ALGORITHM_DEFAULTS: a 1024-1024 critic, lr 1e-3, a policy step every 3 updates, batch renorm)
+but the same 1000 random steps, so that the timer starts at the same step; no compute limit is printed.
 
 It prints, per env: the median training-phase steps/s of each library, their ratio, this project's
 share of the machine's compute limit (FLOPs per env step, counted from the network shapes, against a
@@ -68,7 +74,14 @@ def timed_env_id(env_name: str, total_steps: int) -> tuple[str, type]:
 
 
 def train_ours(
-    env_id: str, total_steps: int, seed: int, directory: str, device: str, updates_per_step: int, graphs: bool
+    env_id: str,
+    total_steps: int,
+    seed: int,
+    directory: str,
+    device: str,
+    updates_per_step: int,
+    graphs: bool,
+    algorithm: str = "sac",
 ) -> None:
     sys.path.insert(0, str(REPO))
     from soft_actor_critic.config import TrainConfig
@@ -76,6 +89,7 @@ def train_ours(
 
     config = TrainConfig(
         env_name=env_id,
+        algorithm=algorithm,
         hidden_units=HIDDEN_UNITS,
         batch_size=BATCH_SIZE,
         memory_size=MEMORY_SIZE,
@@ -113,14 +127,43 @@ def train_sb3(env_id: str, total_steps: int, seed: int, device: str, updates_per
     model.learn(total_timesteps=total_steps)
 
 
-def child(library: str, env_name: str, total_steps: int, seed: int, device: str, updates_per_step: int) -> dict:
+def train_sb3_crossq(env_id: str, total_steps: int, seed: int, device: str) -> None:
+    import gymnasium as gym
+    from sb3_contrib import CrossQ
+
+    sys.path.insert(0, str(REPO))
+    from soft_actor_critic.config import TrainConfig
+
+    defaults = TrainConfig(algorithm="crossq")
+    model = CrossQ(
+        "MlpPolicy",
+        gym.make(env_id),
+        learning_rate=defaults.learning_rate,
+        buffer_size=MEMORY_SIZE,
+        learning_starts=START_STEP,
+        batch_size=BATCH_SIZE,
+        policy_delay=defaults.policy_delay,
+        policy_kwargs={"net_arch": {"pi": list(HIDDEN_UNITS), "qf": list(defaults.critic_hidden_units)}},
+        device=device,
+        seed=seed,
+        verbose=0,
+    )
+    model.learn(total_timesteps=total_steps)
+
+
+def child(
+    library: str, env_name: str, total_steps: int, seed: int, device: str, updates_per_step: int, algorithm: str = "sac"
+) -> dict:
     """One training run in this process; returns its figures."""
     env_id, timer = timed_env_id(env_name, total_steps)
     with tempfile.TemporaryDirectory() as directory:
-        if library == LIBRARIES[1]:
+        if library == LIBRARIES[1] and algorithm == "crossq":
+            train_sb3_crossq(env_id, total_steps, seed, device)
+        elif library == LIBRARIES[1]:
             train_sb3(env_id, total_steps, seed, device, updates_per_step)
         else:
-            train_ours(env_id, total_steps, seed, directory, device, updates_per_step, graphs=library != EAGER)
+            graphs = library != EAGER
+            train_ours(env_id, total_steps, seed, directory, device, updates_per_step, graphs, algorithm)
     import gymnasium as gym
 
     env = gym.make(env_name)
@@ -169,9 +212,18 @@ def matmul_gflops(size: int = HIDDEN_UNITS[0], repeats: int = 7, iterations: int
     return 2 * size**3 / best / 1e9
 
 
-def run_child(library: str, env_name: str, total_steps: int, seed: int, device: str, updates_per_step: int = 1) -> dict:
+def run_child(
+    library: str,
+    env_name: str,
+    total_steps: int,
+    seed: int,
+    device: str,
+    updates_per_step: int = 1,
+    algorithm: str = "sac",
+) -> dict:
     command = [sys.executable, __file__, "--child", library, "--envs", env_name, "--steps", str(total_steps)]
     command += ["--seed", str(seed), "--device", device, "--updates-per-step", str(updates_per_step)]
+    command += ["--algorithm", algorithm]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         sys.exit(f"{library} on {env_name} failed:\n{completed.stderr[-2000:]}")
@@ -188,11 +240,13 @@ def main() -> None:
     parser.add_argument(
         "--updates-per-step", type=int, nargs="+", default=[1], help="on a GPU, also time this project at each of these"
     )
+    parser.add_argument("--algorithm", choices=("sac", "crossq"), default="sac", help="against sb3-contrib's CrossQ")
     parser.add_argument("--child", choices=(*LIBRARIES, EAGER), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         updates_per_step = args.updates_per_step[0]
-        print(json.dumps(child(args.child, args.envs[0], args.steps, args.seed, args.device, updates_per_step)))
+        figures = child(args.child, args.envs[0], args.steps, args.seed, args.device, updates_per_step, args.algorithm)
+        print(json.dumps(figures))
         return
     if args.device == "cuda":
         gpu_main(args)
@@ -209,7 +263,7 @@ def main() -> None:
         results: dict[str, list[dict]] = {library: [] for library in LIBRARIES}
         for run in range(args.runs):
             for library in LIBRARIES if run % 2 == 0 else LIBRARIES[::-1]:
-                result = run_child(library, env_name, args.steps, args.seed + run, "cpu")
+                result = run_child(library, env_name, args.steps, args.seed + run, "cpu", 1, args.algorithm)
                 results[library].append(result)
                 print(f"  {env_name} run {run + 1} {library}: {result['sps']:.1f} steps/s", flush=True)
         ours, sb3 = (statistics.median(r["sps"] for r in results[library]) for library in LIBRARIES)
@@ -219,6 +273,12 @@ def main() -> None:
         buffer = results[LIBRARIES[0]][0]["buffer_mb"]
         rows.append((env_name, ours, sb3, ours / sb3, 100 * ours / limit, limit, flops, peak, buffer))
     print()
+    if args.algorithm == "crossq":  # flops_per_step counts SAC's networks: no compute limit here
+        print("| env | soft-actor-critic CrossQ steps/s | sb3-contrib CrossQ steps/s | ratio |")
+        print("|---|---:|---:|---:|")
+        for env_name, ours, sb3, ratio, *_ in rows:
+            print(f"| {env_name} | {ours:.1f} | {sb3:.1f} | {ratio:.2f}x |")
+        return
     print("| env | soft-actor-critic steps/s | SB3 steps/s | ratio | % of compute limit |")
     print("|---|---:|---:|---:|---:|")
     for env_name, ours, sb3, ratio, share, *_ in rows:

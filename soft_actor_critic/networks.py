@@ -66,8 +66,9 @@ class BatchRenorm(nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         running_std = (self.running_var + self.eps).sqrt()
         if not self.training:
-            return (inputs - self.running_mean) / running_std * self.scale + self.bias
-        mean, var = inputs.mean(-2, keepdim=True), inputs.var(-2, keepdim=True)
+            return self.affine(inputs, self.running_mean, running_std)
+        mean = inputs.mean(-2, keepdim=True)  # two passes: on a CPU, torch.var_mean over dim -2 is 6x slower
+        var = (inputs - mean).square().sum(-2, keepdim=True) / (inputs.shape[-2] - 1)  # unbiased, as in sb3-contrib
         std = (var + self.eps).sqrt()
         with torch.no_grad():  # a tensor condition, not a Python one: no host sync, and a CUDA graph holds it
             renorm = self.passes >= self.warmup
@@ -76,7 +77,14 @@ class BatchRenorm(nn.Module):
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(var, self.momentum)
             self.passes += 1
-        return ((inputs - mean) / std * r + d) * self.scale + self.bias
+        # (x - mu_B) / sigma_B * r + d  ==  (x - (mu_B - d sigma_B / r)) / (sigma_B / r)
+        return self.affine(inputs, mean - d * std / r, std / r)
+
+    def affine(self, inputs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """scale * (inputs - mean) / std + bias as one multiply-add over the batch: the per-feature factors
+        are folded first, which saves the big tensor several passes forward and backward."""
+        factor = self.scale / std
+        return torch.addcmul(self.bias - mean * factor, inputs, factor)
 
 
 def tanh_log_det(pre_squash: torch.Tensor) -> torch.Tensor:
