@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from soft_actor_critic.config import RESUME_FLAGS, PlotConfig, RunError, TrainConfig, first_line
+from soft_actor_critic.config import ALGORITHM_DEFAULTS, RESUME_FLAGS, PlotConfig, RunError, TrainConfig, first_line
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
 from soft_actor_critic.sweep.grid import MANIFEST_FILE
 from soft_actor_critic.sweep.task import LOG_FOLDER
@@ -121,10 +121,24 @@ def group_by_setting(runs: list[RunCurves]) -> dict[str, dict[str, list[RunCurve
     for env_name, groups in by_env.items():
         differing = {key for key, _ in set().union(*groups) if len({dict(group)[key] for group in groups}) > 1}
         labelled[env_name] = {
-            ", ".join(f"{key}={dict(group)[key]}" for key in sorted(differing)): members
+            ", ".join(
+                f"{key}={value}" for key, value in sorted(dict(group).items()) if key in shown(dict(group), differing)
+            ): members
             for group, members in groups.items()
         }
     return labelled
+
+
+def shown(setting: dict, differing: set[str]) -> set[str]:
+    """The differing settings a curve's label names: not those that only follow from its --algorithm
+    (CrossQ's learning rate, say, against SAC's), which `algorithm=` already says."""
+    defaults = ALGORITHM_DEFAULTS[setting["algorithm"]]
+    implied = {
+        key
+        for key, default in defaults.items()
+        if setting[key] == (setting["hidden_units"] if default is None else default)
+    }
+    return differing - implied if "algorithm" in differing else differing
 
 
 def label(setting: str, runs: list[RunCurves]) -> str:

@@ -161,3 +161,13 @@ def test_bad_plot_flags_are_usage_errors(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["plot", *flags])
     assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_label_leaves_out_what_only_follows_from_the_algorithm():
+    sac = RunCurves(Path("sac"), TrainConfig(env_name="Pendulum-v1"), *([(np.array([1]), np.array([0.0]))] * 2))
+    crossq = dataclasses.replace(
+        sac, path=Path("crossq"), config=TrainConfig(env_name="Pendulum-v1", algorithm="crossq")
+    )
+    slow = dataclasses.replace(crossq, path=Path("slow"), config=dataclasses.replace(crossq.config, learning_rate=3e-4))
+    (groups,) = group_by_setting([sac, crossq, slow]).values()
+    assert sorted(groups) == ["algorithm=crossq", "algorithm=crossq, learning_rate=0.0003", "algorithm=sac"]
