@@ -14,7 +14,7 @@ import torch
 from conftest import TINY, read_checkpoint
 
 from soft_actor_critic.__main__ import main
-from soft_actor_critic.agent import Agent
+from soft_actor_critic.agent import Agent, CrossQAgent
 from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
 from soft_actor_critic.replay_buffer import ReplayBuffer
@@ -58,6 +58,34 @@ def test_graphed_updates_equal_eager_updates():
     for one, other in zip(after_eager, after_graphed):
         torch.testing.assert_close(other, one, rtol=1e-3, atol=1e-4)  # float rounding, not a different update
     assert not any(map(torch.equal, initial, graphed.policy.parameters()))  # the replays did update it
+
+
+def test_crossqs_two_graphs_with_and_without_the_policy_step_equal_eager_updates():
+    """CrossQ's updates replay one of two graphs (--policy-delay), and its batch renormalization leaves
+    its warm-up inside them (a tensor condition): the replays must still follow the eager updates."""
+    config = TrainConfig(
+        algorithm="crossq", hidden_units=(64, 64), critic_hidden_units=(128, 128), batch_size=64, renorm_warmup=4
+    )
+
+    def make_crossq() -> CrossQAgent:
+        torch.manual_seed(0)
+        return CrossQAgent(OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, config, "cuda")
+
+    eager, graphed = make_crossq(), make_crossq()
+    eager_buffer, graphed_buffer = filled_buffer(), filled_buffer()
+    policy_steps = [number % config.policy_delay == 0 for number in range(1, 10)]
+    torch.cuda.manual_seed(7)
+    eager_metrics = [eager.update(eager_buffer.sample(config.batch_size), step) for step in policy_steps]
+    torch.cuda.manual_seed(7)
+    update = GraphedUpdate(graphed, graphed_buffer, config.batch_size, delayed_policy=True)
+    graphed_metrics = [{key: value.clone() for key, value in update(step).items()} for step in policy_steps]
+    for eager_step, graphed_step in zip(eager_metrics, graphed_metrics):
+        assert set(graphed_step) == set(eager_step)
+        for key in eager_step:
+            torch.testing.assert_close(graphed_step[key], eager_step[key], rtol=1e-3, atol=1e-4, msg=key)
+    for one, other in zip(eager.tensors(), graphed.tensors(), strict=True):
+        torch.testing.assert_close(other, one, rtol=1e-3, atol=1e-4)
+    assert graphed.critic.net[0].passes.item() == len(policy_steps)  # past the warm-up of 4, in the graph
 
 
 def test_capturing_leaves_a_trained_agent_as_it_was():
