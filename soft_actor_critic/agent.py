@@ -24,6 +24,14 @@ from soft_actor_critic.networks import BatchRenorm, SquashedGaussianPolicy, Twin
 from soft_actor_critic.replay_buffer import Batch
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, inputs: list[torch.Tensor] | None = None) -> None:
+    """One optimizer step down `loss`, with gradients for `inputs` alone if given. A packed agent's loss
+    is one per seed (packed.py): their sum gives each seed the gradient of its own loss, and no other."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.sum().backward(inputs=inputs)
+    optimizer.step()
+
+
 def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """theta_target <- (1 - tau) theta_target + tau theta_source, in place."""
     with torch.no_grad():
@@ -114,30 +122,24 @@ class Agent:
             )
         q1, q2 = self.critic(batch.observations, batch.actions)
         loss = losses.critic_loss(q1, q2, targets)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_optimizer.step()
-        return {"loss/critic": loss.detach(), "train/q": torch.min(q1, q2).detach().mean()}
+        descend(self.critic_optimizer, loss)
+        return {"loss/critic": loss.detach(), "train/q": torch.min(q1, q2).detach().mean(-1)}
 
     def update_policy(self, observations: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The policy step; the critic is only a function here, so it gets no gradient."""
         actions, log_probs = self.policy.sample(observations)
         q1, q2 = self.critic(observations, actions)
         loss = losses.policy_loss(log_probs, torch.min(q1, q2), self.alpha)
-        self.policy_optimizer.zero_grad(set_to_none=True)
         # Only the policy's gradients: backward skips the critic's weight gradients altogether
         # (computing them anyway, into the critic's .grad, is openai/spinningup#329).
-        loss.backward(inputs=list(self.policy.parameters()))
-        self.policy_optimizer.step()
+        descend(self.policy_optimizer, loss, inputs=list(self.policy.parameters()))
         log_probs = log_probs.detach()
-        return {"loss/policy": loss.detach(), "train/entropy": -log_probs.mean()}, log_probs
+        return {"loss/policy": loss.detach(), "train/entropy": -log_probs.mean(-1)}, log_probs
 
     def update_temperature(self, log_probs: torch.Tensor) -> dict[str, torch.Tensor]:
         """The temperature step, reusing the policy step's log-probabilities (no third forward)."""
         loss = losses.temperature_loss(self.log_alpha, log_probs, self.target_entropy)
-        self.alpha_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.alpha_optimizer.step()
+        descend(self.alpha_optimizer, loss)
         return {"loss/temperature": loss.detach(), "train/alpha": self.alpha}
 
     def update_target(self) -> None:
@@ -210,10 +212,8 @@ class CrossQAgent(Agent):
             batch.rewards, batch.terminateds, *next_q.detach(), next_log_probs, self.alpha, self.gamma
         )
         loss = losses.critic_loss(*q, targets)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_optimizer.step()
-        return {"loss/critic": loss.detach(), "train/q": q.detach().min(0).values.mean()}
+        descend(self.critic_optimizer, loss)
+        return {"loss/critic": loss.detach(), "train/q": q.detach().min(0).values.mean(-1)}
 
     def update_policy(self, observations: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """SAC's policy step, the policy learning its statistics from the batch's states and the critic

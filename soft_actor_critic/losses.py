@@ -1,7 +1,8 @@
 """The SAC objectives as pure tensor functions; equation numbers are those of arXiv:1812.05905.
 
-Every argument is a tensor of shape (batch,) unless named otherwise. Callers decide what carries
-gradients: these functions only compute.
+Every argument is a tensor of shape (batch,) unless named otherwise, or (seeds, batch) for seeds packed
+into one process (packed.py): each loss is a mean over the batch, one per seed. Callers decide what
+carries gradients: these functions only compute.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ def soft_q_target(
 
 def critic_loss(q1: torch.Tensor, q2: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """J_Q = E[1/2 (Q1(s,a) - y)^2] + E[1/2 (Q2(s,a) - y)^2]   (eq. 5, once per Q-function)."""
-    return 0.5 * ((q1 - targets).pow(2).mean() + (q2 - targets).pow(2).mean())
+    return 0.5 * ((q1 - targets).pow(2).mean(-1) + (q2 - targets).pow(2).mean(-1))
 
 
 def policy_loss(log_probs: torch.Tensor, q_min: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """J_pi = E[alpha log pi(a|s) - min(Q1, Q2)(s, a)] with a reparameterized   (eqs. 7 and 9)."""
-    return (alpha * log_probs - q_min).mean()
+    return (alpha * log_probs - q_min).mean(-1)
 
 
 def temperature_loss(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_entropy: float) -> torch.Tensor:
@@ -46,4 +47,4 @@ def temperature_loss(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_en
     H_target], shrinks with alpha, so Adam's step would lag whenever alpha falls faster than Adam's
     running moments follow. Both forms learned alike over 10 Pendulum seeds (docs/results.md, "Temperature update").
     """
-    return -(log_alpha * (log_probs.detach() + target_entropy)).mean()
+    return -(log_alpha * (log_probs.detach() + target_entropy)).mean(-1)

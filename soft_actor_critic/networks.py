@@ -109,9 +109,10 @@ class SquashedGaussianPolicy(nn.Module):
         action_low,
         action_high,
         normalize: Callable[[int], nn.Module] | None = None,
+        linear: Callable[[int, int], nn.Module] = nn.Linear,
     ) -> None:
         super().__init__()
-        self.net = mlp(observation_dim, hidden_units, 2 * action_dim, normalize=normalize)
+        self.net = mlp(observation_dim, hidden_units, 2 * action_dim, linear, normalize)
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32))
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32))
         self.register_buffer("action_scale", (high - low) / 2)
@@ -168,7 +169,8 @@ class TwinCritic(nn.Module):
     """Two independent soft Q-functions Q1(s, a), Q2(s, a); the min of the two fights overestimation.
 
     The two are stored as one ensemble of two, so each layer of both runs as a single batched
-    matmul instead of two; member k of every layer belongs to Q_{k+1} alone.
+    matmul instead of two; member k of every layer belongs to Q_{k+1} alone. With `seeds` (packed.py),
+    the ensemble holds the twin critics of that many seeds: member i * seeds + k is seed k's Q_{i+1}.
     """
 
     def __init__(
@@ -177,13 +179,16 @@ class TwinCritic(nn.Module):
         action_dim: int,
         hidden_units: tuple[int, ...],
         normalize: Callable[..., nn.Module] | None = None,
+        seeds: int = 1,
     ) -> None:
         super().__init__()
-        linear = functools.partial(EnsembleLinear, 2)
-        members_apart = functools.partial(normalize, members=2) if normalize else None
+        linear = functools.partial(EnsembleLinear, 2 * seeds)
+        members_apart = functools.partial(normalize, members=2 * seeds) if normalize else None
         self.net = mlp(observation_dim + action_dim, hidden_units, 1, linear, members_apart)
 
     def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Q1 and Q2 stacked, (2, batch): `q1, q2 = critic(observations, actions)` unpacks them."""
+        """Q1 and Q2 stacked, (2, batch), or (2, seeds, batch) for inputs (seeds, batch, dim):
+        `q1, q2 = critic(observations, actions)` unpacks them."""
         inputs = torch.cat([observations, actions], dim=-1)  # (batch, observation_dim + action_dim)
-        return self.net(inputs.expand(2, *inputs.shape)).squeeze(-1)
+        members = inputs.expand(2, *inputs.shape).reshape(-1, *inputs.shape[-2:])  # (2 [x seeds], batch, dim)
+        return self.net(members).view(2, *inputs.shape[:-1])

@@ -1,0 +1,155 @@
+"""Many seeds in one process: the agents of N seeds stacked along a leading dimension and updated
+together, with one forward, one backward and one Adam step per update for all of them.
+
+Each seed's agent is built as its single run builds it (its initial weights from its own stream);
+`PackedAgent.pack` stacks N of them, and `unpack` writes each seed's slice back into its own agent,
+which checkpoints, evaluates and resumes as any run's does. The update is `Agent.update`, unchanged:
+the networks are ensembles with a member per seed (per seed and Q-function for the critic), every
+batch tensor has a leading seed dimension, the temperature is one per seed, and each loss is one per
+seed (losses.py), summed before the backward pass (agent.descend). So no gradient, statistic or
+temperature crosses from one seed to another, and Adam, which works element by element, steps each
+seed as its own Adam would.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import numpy as np
+import torch
+
+from soft_actor_critic.agent import Agent
+from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.networks import EnsembleLinear, SquashedGaussianPolicy, TwinCritic
+
+
+class PackedAgent(Agent):
+    """N seeds' SAC agents as one: `act` takes (seeds, observation_dim), `update` a Batch of
+    (seeds, batch, ...) tensors, and its metrics are one per seed."""
+
+    def __init__(
+        self,
+        seeds: int,
+        observation_dim: int,
+        action_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        config: TrainConfig,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if config.algorithm != "sac":
+            raise ValueError(f"packed seeds train SAC only, not {config.algorithm}")
+        self.seeds = seeds
+        super().__init__(observation_dim, action_dim, action_low, action_high, config, device)
+        with torch.no_grad():  # one temperature per seed, (seeds, 1) against (seeds, batch) log-probabilities
+            self.log_alpha = self.log_alpha.expand(seeds, 1).clone().requires_grad_(True)
+        self.alpha_optimizer = type(self.alpha_optimizer)([self.log_alpha], **self.alpha_optimizer.defaults)
+
+    def build_networks(
+        self,
+        observation_dim: int,
+        action_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        config: TrainConfig,
+    ) -> None:
+        linear = functools.partial(EnsembleLinear, self.seeds)
+        self.policy = SquashedGaussianPolicy(
+            observation_dim, action_dim, config.hidden_units, action_low, action_high, linear=linear
+        ).to(self.device)
+        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, seeds=self.seeds)
+        self.critic.to(self.device)
+        self.target_critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, seeds=self.seeds)
+        self.target_critic.to(self.device).requires_grad_(False)
+
+    @torch.inference_mode()
+    def act(self, observations: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """One action per seed for its observation: (seeds, observation_dim) -> (seeds, action_dim)."""
+        observations = torch.as_tensor(observations, dtype=torch.float32, device=self.device).unsqueeze(1)
+        return self.policy.act(observations, deterministic)[:, 0].cpu().numpy()
+
+    def pack(self, agents: list[Agent]) -> None:
+        """Take each seed's state from its own agent: its networks, temperature and Adam's moments."""
+        if len(agents) != self.seeds:
+            raise ValueError(f"{len(agents)} agents for {self.seeds} seeds")
+        states = [agent.state_dict() for agent in agents]
+        packed = {}
+        for part in self.PARTS:
+            packed[part] = copy.deepcopy(states[0][part])
+            for path, how in self.tensor_paths(part, states[0][part]):
+                packed[part] = put(packed[part], path, packed_tensor([get(state[part], path) for state in states], how))
+        self.load_state_dict(packed)
+
+    def unpack(self, agents: list[Agent]) -> None:
+        """Give each seed's agent its slice of the packed state, to checkpoint or evaluate as a single run."""
+        state = self.state_dict()
+        for seed, agent in enumerate(agents):
+            own = {}
+            for part in self.PARTS:
+                own[part] = copy.deepcopy(state[part])
+                for path, how in self.tensor_paths(part, state[part]):
+                    own[part] = put(own[part], path, seed_tensor(get(state[part], path), how, seed, self.seeds))
+            agent.load_state_dict(own)
+
+    def tensor_paths(self, part: str, value) -> list[tuple[tuple, str]]:
+        """Where each tensor of one part of the state dict is, and how it packs (see `packed_tensor`)."""
+        if isinstance(value, torch.Tensor):
+            return [((), "row")]  # log_alpha
+        if "optimizer" not in part:
+            return [((key,), how_packed(part, key)) for key in value]
+        module = part.removesuffix("_optimizer")
+        names = ["log_alpha"] if module == "alpha" else [name for name, _ in getattr(self, module).named_parameters()]
+        return [
+            (("state", index, key), "shared" if key == "step" else how_packed(module, names[index]))
+            for index, moments in value["state"].items()
+            for key in moments
+        ]
+
+
+def how_packed(module: str, name: str) -> str:
+    """How seed k's tensor of a single run sits in the packed one: nn.Linear's (out, in) weight is
+    EnsembleLinear's (in, out) member k ("transposed"); its (out,) bias, and a temperature, row k
+    ("row"); a twin critic's member i is the packed critic's member i * seeds + k ("critic"); the
+    action bounds are the same for every seed ("shared"). Adam's moments follow their parameter."""
+    if name.startswith("action_"):
+        return "shared"
+    if module == "policy":
+        return "row" if name.endswith("bias") else "transposed"
+    return "row" if module in ("alpha", "log_alpha") else "critic"
+
+
+def packed_tensor(tensors: list[torch.Tensor], how: str) -> torch.Tensor:
+    """The packed tensor from each seed's own, in seed order."""
+    if how == "shared":
+        return tensors[0]
+    if how == "transposed":
+        return torch.stack([tensor.T for tensor in tensors])
+    if how == "row":
+        return torch.stack(tensors).view(len(tensors), 1, *tensors[0].shape)
+    return torch.stack(tensors, dim=1).flatten(0, 1)
+
+
+def seed_tensor(tensor: torch.Tensor, how: str, seed: int, seeds: int) -> torch.Tensor:
+    """Seed `seed`'s own tensor from the packed one."""
+    if how == "shared":
+        return tensor
+    if how == "transposed":
+        return tensor[seed].T
+    if how == "row":
+        return tensor[seed, 0]
+    return tensor.view(2, seeds, *tensor.shape[1:])[:, seed]
+
+
+def get(value, path: tuple):
+    for key in path:
+        value = value[key]
+    return value
+
+
+def put(value, path: tuple, tensor: torch.Tensor):
+    """`value` with the tensor at `path` replaced (the whole value if the path is empty)."""
+    if not path:
+        return tensor
+    get(value, path[:-1])[path[-1]] = tensor
+    return value
