@@ -13,15 +13,32 @@ seed as its own Adam would.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import functools
+from collections.abc import Callable
+from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.config import Interrupted, RunError, TrainConfig
+from soft_actor_critic.console import progress_bar, say
+from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import EnsembleLinear, SquashedGaussianPolicy, TwinCritic
+from soft_actor_critic.replay_buffer import Batch
+from soft_actor_critic.signals import StopRequest, stop_requests
+from soft_actor_critic.train import (
+    LoopLog,
+    Training,
+    evaluate_and_checkpoint,
+    open_run,
+    resolve_device,
+    resume_hint,
+)
 
 
 class PackedAgent(Agent):
@@ -153,3 +170,84 @@ def put(value, path: tuple, tensor: torch.Tensor):
         return tensor
     get(value, path[:-1])[path[-1]] = tensor
     return value
+
+
+def train_packed(
+    configs: list[TrainConfig],
+    resume: list[bool],
+    count_steps: Callable[[int], None] | None = None,
+    *,
+    program: str = "soft-actor-critic",
+) -> list[Path]:
+    """Train runs that differ only in their seed together, in this process: each in its own run folder,
+    with its own eval env, evals, best.pt and checkpoints, as train() would (run k continues from its
+    checkpoint where resume[k]; those must all stand at the same step). Returns the run folders."""
+    first = configs[0]
+    if len({dataclasses.replace(config, seed=0, run_name=None) for config in configs}) > 1:
+        raise ValueError("packed runs must differ in their seed alone")
+    device = resolve_device(first.device)
+    with contextlib.ExitStack() as stack:
+        # SAME_STEP: where an episode ends, step() returns the next one's first observation, and the
+        # true last one in info["final_obs"]; with the default, the next call would be a reset, not a step.
+        make = functools.partial(make_env, first.env_name)
+        vector = gym.vector.SyncVectorEnv([make] * len(configs), autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        envs = stack.enter_context(contextlib.closing(vector))
+        runs = [
+            open_run(stack, config, env, device, resume=resumed, count_steps=count_steps)
+            for config, env, resumed in zip(configs, envs.envs, resume)
+        ]
+        if len({run.progress.step for run in runs}) > 1:
+            steps = ", ".join(f"{run.run_dir.name} at {run.progress.step}" for run in runs)
+            raise RunError(f"packed runs must stand at the same step, and these do not: {steps}")
+        space = envs.single_action_space
+        packed = PackedAgent(
+            len(runs), envs.single_observation_space.shape[0], space.shape[0], space.low, space.high, first, device
+        )
+        packed.pack([run.agent for run in runs])
+        try:
+            with stop_requests() as stop:
+                packed_loop(runs, envs, packed, stop)
+                packed.unpack([run.agent for run in runs])
+                for run in runs:
+                    run.checkpoint()  # the final ones; a signal now only waits for them
+        except Interrupted as interruption:
+            raise Interrupted(f"{interruption}, {resume_hint(runs, program)}", interruption.signum) from None
+    say(f"finished {first.num_steps} steps; run folders: {', '.join(str(run.run_dir) for run in runs)}")
+    return [run.run_dir for run in runs]
+
+
+def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: PackedAgent, stop: StopRequest) -> None:
+    """training_loop for packed seeds: one vector env step, one action and one update for all of them;
+    each seed's transitions, episodes, logs, evals and checkpoints are its own."""
+    config, progress = runs[0].config, runs[0].progress  # the seeds' progress but for the episodes is the same
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    with progress_bar(config.num_steps * len(runs), progress.step * len(runs), on_update=runs[0].count_steps) as bar:
+        logs, metrics = [LoopLog(run.writer, bar, progress.step) for run in runs], None
+        seeds = [run.seeds.env for run in runs] if progress.step == 0 else None
+        observations, _ = envs.reset(seed=seeds)
+        for step in range(progress.step + 1, config.num_steps + 1):
+            if step <= config.start_step:
+                actions = np.stack([run.progress.warmup_rng.uniform(low, high).astype(np.float32) for run in runs])
+            else:
+                actions = packed.act(observations)
+            next_observations, rewards, terminateds, truncateds, info = envs.step(actions)
+            ended = terminateds | truncateds
+            for seed, run in enumerate(runs):
+                last = info["final_obs"][seed] if ended[seed] else next_observations[seed]
+                run.buffer.add(observations[seed], actions[seed], rewards[seed], last, terminateds[seed])
+            observations = next_observations
+            updating = step > progress.first_update_after
+            if updating:
+                updates_before = (step - progress.first_update_after - 1) * config.updates_per_step
+                for number in range(updates_before + 1, updates_before + config.updates_per_step + 1):
+                    batch = Batch(*map(torch.stack, zip(*(run.buffer.sample(config.batch_size) for run in runs))))
+                    metrics = (metrics or {}) | packed.update(batch, number % config.policy_delay == 0)
+            for seed, (run, log) in enumerate(zip(runs, logs)):
+                log.step(
+                    step, rewards[seed], {key: value[seed] for key, value in metrics.items()} if updating else None
+                )
+                if ended[seed]:
+                    run.progress.episodes += 1
+                    log.episode(step)
+                run.progress.step = step
+            evaluate_and_checkpoint(runs, step, stop, before=lambda: packed.unpack([run.agent for run in runs]))

@@ -66,41 +66,60 @@ def train(
     every env step as the progress bar does; `program` is how the user ran this one, for the hint
     that continues an interrupted run."""
     device = resolve_device(config.device)
-    seeds = Seeds.of(config.seed)
     with contextlib.ExitStack() as stack:
         env = stack.enter_context(contextlib.closing(make_env(config.env_name)))
-        eval_env = stack.enter_context(contextlib.closing(make_env(config.env_name))) if config.eval_every else None
-        agent, buffer = build_agent_and_buffer(config, env, device, seeds)
-        # Only now that everything is built: a run folder is never left behind by bad input.
-        run_dir = find_run(config.directory, config.run_name) if resume else new_run_dir(config)
-        stack.enter_context(locked(run_dir))
-        progress = continue_run(run_dir, config, env, agent, buffer) if resume else Progress.start(config, seeds)
-        config = dataclasses.replace(config, run_name=run_dir.name)
-        write_train_config(run_dir, config)
-        say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
-        # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
-        writer = stack.enter_context(SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None))
-        if not resume:
-            log_hyperparameters(writer, config)
-        evaluate = (
-            PeriodicEval(
-                run_dir, eval_env, agent, writer, episodes=config.eval_episodes, seed=seeds.eval_env, step=progress.step
-            )
-            if eval_env
-            else None
-        )
-        training = Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate, count_steps)
+        training = open_run(stack, config, env, device, resume=resume, count_steps=count_steps)
+        run_dir = training.run_dir
         try:
             with stop_requests() as stop:
                 training_loop(training, stop)
                 training.checkpoint()  # the final one; a signal now only waits for it
         except Interrupted as interruption:
-            command = shlex.join(["train", "--resume", "--run-name", run_dir.name, "--directory", config.directory])
-            raise Interrupted(
-                f"{interruption}, checkpoint saved; continue with: {program} {command}", interruption.signum
-            ) from None
+            raise Interrupted(f"{interruption}, {resume_hint([training], program)}", interruption.signum) from None
     say(f"finished {config.num_steps} steps; run folder: {run_dir}")
     return run_dir
+
+
+def open_run(
+    stack: contextlib.ExitStack,
+    config: TrainConfig,
+    env: gym.Env,
+    device: torch.device,
+    *,
+    resume: bool,
+    count_steps: Callable[[int], None] | None = None,
+) -> Training:
+    """Everything a run trains with but its env: its agent, buffer, eval env, run folder (new, or found
+    and restored with `resume`), lock, config.json and TensorBoard writer; what must close on `stack`."""
+    seeds = Seeds.of(config.seed)
+    eval_env = stack.enter_context(contextlib.closing(make_env(config.env_name))) if config.eval_every else None
+    agent, buffer = build_agent_and_buffer(config, env, device, seeds)
+    # Only now that everything is built: a run folder is never left behind by bad input.
+    run_dir = find_run(config.directory, config.run_name) if resume else new_run_dir(config)
+    stack.enter_context(locked(run_dir))
+    progress = continue_run(run_dir, config, env, agent, buffer) if resume else Progress.start(config, seeds)
+    config = dataclasses.replace(config, run_name=run_dir.name)
+    write_train_config(run_dir, config)
+    say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
+    # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
+    writer = stack.enter_context(SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None))
+    if not resume:
+        log_hyperparameters(writer, config)
+    evaluate = None
+    if eval_env:
+        episodes, seed = config.eval_episodes, seeds.eval_env
+        evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=episodes, seed=seed, step=progress.step)
+    return Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate, count_steps)
+
+
+def resume_hint(runs: list[Training], program: str) -> str:
+    """'checkpoint saved; continue with: <the command that continues them>'."""
+    names = [training.run_dir.name for training in runs]
+    commands = [
+        f"{program} " + shlex.join(["train", "--resume", "--run-name", name, "--directory", runs[0].config.directory])
+        for name in names
+    ]
+    return f"checkpoint{'s' * (len(runs) > 1)} saved; continue with: " + "; ".join(commands)
 
 
 def build_agent_and_buffer(
@@ -180,17 +199,30 @@ def act_and_update(
     return agent.act, lambda policy_step: agent.update(buffer.sample(config.batch_size), policy_step)
 
 
-def evaluate_and_checkpoint(training: Training, step: int, stop: StopRequest | None) -> None:
+def evaluate_and_checkpoint(
+    training: Training | list[Training],
+    step: int,
+    stop: StopRequest | None,
+    before: Callable[[], None] = lambda: None,
+) -> None:
     """Evaluate every config.eval_every steps and at the last; checkpoint every config.checkpoint_every
-    steps, and when a signal asked to stop, then stop (the last step's checkpoint is train()'s)."""
-    config = training.config
-    if training.evaluate and config.eval_every and (step % config.eval_every == 0 or step == config.num_steps):
-        training.evaluate(step)
-    if step == config.num_steps:
-        return  # done, whatever signal came
-    stopping = stop is not None and stop.signum is not None
-    if stopping or (config.checkpoint_every and step % config.checkpoint_every == 0):
-        training.checkpoint()
+    steps, and when a signal asked to stop, then stop (the last step's checkpoint is train()'s). Packed
+    seeds (packed.py) pass their runs, which share a config but the seed, and `before`, which gives each
+    run's agent its state first."""
+    runs = training if isinstance(training, list) else [training]
+    config = runs[0].config
+    evaluating = runs[0].evaluate and config.eval_every and (step % config.eval_every == 0 or step == config.num_steps)
+    stopping = stop is not None and stop.signum is not None and step != config.num_steps  # done, whatever came
+    checkpointing = step != config.num_steps and (
+        stopping or (config.checkpoint_every and step % config.checkpoint_every == 0)
+    )
+    if evaluating or checkpointing:
+        before()
+    for run in runs:
+        if evaluating:
+            run.evaluate(step)
+        if checkpointing:
+            run.checkpoint()
     if stopping:
         raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}", stop.signum)
 

@@ -1,14 +1,24 @@
 """packed.py: N seeds' agents stacked and updated as one, each seed as its own."""
 
+import dataclasses
+from pathlib import Path
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import buffer_rows, logged_steps, read_checkpoint
+from gymnasium.wrappers import TimeLimit
 from test_agent import ACTION_DIM, OBSERVATION_DIM, make_batch
+from test_train import CounterEnv
 
+from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import TrainConfig
-from soft_actor_critic.packed import PackedAgent
+from soft_actor_critic.packed import PackedAgent, train_packed
 from soft_actor_critic.replay_buffer import Batch
+from soft_actor_critic.runs import read_eval_rows
+from soft_actor_critic.train import train
 
 SEEDS = 3
 CONFIG = TrainConfig(hidden_units=(16, 16), alpha=0.3)
@@ -112,3 +122,82 @@ def test_packed_actions_are_each_seeds_own():
     assert actions.shape == (SEEDS, ACTION_DIM)
     for agent, observation, action in zip(agents, observations, actions):
         np.testing.assert_allclose(action, agent.act(observation, deterministic=True), rtol=1e-5, atol=1e-6)
+
+
+def packed_configs(small_config, seeds=(1, 2), **changes) -> list[TrainConfig]:
+    base = dataclasses.replace(small_config, **({"num_steps": 400, "eval_every": 200, "eval_episodes": 1} | changes))
+    return [dataclasses.replace(base, seed=seed, run_name=f"seed={seed}") for seed in seeds]
+
+
+def test_packed_seeds_write_ordinary_run_folders_that_eval_and_resume_alone(small_config, capsys):
+    run_dirs = train_packed(packed_configs(small_config), [False, False])
+    assert [run_dir.name for run_dir in run_dirs] == ["seed=1", "seed=2"]
+    for seed, run_dir in zip((1, 2), run_dirs):
+        assert read_checkpoint(run_dir)["step"] == 400 and buffer_rows(run_dir) == 400
+        assert [row["step"] for row in read_eval_rows(run_dir)] == [200, 400] and (run_dir / "best.pt").is_file()
+        assert f'"seed": {seed}' in (run_dir / "config.json").read_text()
+        assert logged_steps(run_dir, "time/sps") == [250]
+    first, second = (read_checkpoint(run_dir)["policy"]["net.0.weight"] for run_dir in run_dirs)
+    assert not torch.equal(first, second)  # each seed its own weights
+    assert main(["eval", "--run-name", str(run_dirs[1]), "--num-episodes", "1"]) == 0
+    argv = ["train", "--resume", "--run-name", "seed=2", "--directory", small_config.directory, "--num-steps", "500"]
+    assert main(argv) == 0 and read_checkpoint(run_dirs[1])["step"] == 500
+
+
+def test_a_packed_group_continues_from_its_checkpoints(small_config):
+    configs = packed_configs(small_config)
+    train_packed(configs, [False, False])
+    run_dirs = train_packed([dataclasses.replace(config, num_steps=600) for config in configs], [True, True])
+    for run_dir in run_dirs:
+        assert read_checkpoint(run_dir)["step"] == 600 and buffer_rows(run_dir) == 600
+        assert logged_steps(run_dir, "time/sps") == [250, 500]  # continuous steps
+
+
+def test_the_same_packed_group_twice_trains_identically(small_config, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        configs = packed_configs(small_config, directory=str(tmp_path / name))
+        runs.append([read_checkpoint(run_dir) for run_dir in train_packed(configs, [False, False])])
+    for one, other in zip(*runs):
+        for part in ("policy", "critic", "target_critic"):
+            for key, tensor in one[part].items():
+                assert torch.equal(other[part][key], tensor), f"{part}.{key}"
+
+
+@pytest.mark.parametrize("terminate_at, limit, terminateds", [(3, 100, [0, 0, 1, 0, 0, 1, 0]), (None, 3, [0] * 7)])
+def test_no_stored_transition_crosses_an_episode_end_and_a_time_limit_bootstraps(
+    small_config, terminate_at, limit, terminateds
+):
+    """The vector env resets a finished episode in the same step: the stored next observation must be
+    the episode's true last one, and only a termination, never a time limit, may cut the bootstrap."""
+    env_id = f"Counter{terminate_at}x{limit}-v0"
+    gym.register(env_id, entry_point=lambda **_: TimeLimit(CounterEnv(terminate_at), max_episode_steps=limit))
+    try:
+        configs = packed_configs(small_config, env_name=env_id, num_steps=7, start_step=7, eval_every=0)
+        for run_dir in train_packed(configs, [False, False]):
+            with np.load(run_dir / read_checkpoint(run_dir)["buffer_file"]) as buffer:
+                np.testing.assert_array_equal(buffer["observations"][:, 0], [0, 1, 2, 0, 1, 2, 0])
+                np.testing.assert_array_equal(buffer["next_observations"][:, 0], [1, 2, 3, 1, 2, 3, 1])
+                np.testing.assert_array_equal(buffer["terminateds"], terminateds)
+    finally:
+        gym.registry.pop(env_id)
+
+
+def test_packed_runs_must_differ_in_their_seed_alone(small_config):
+    one, other = packed_configs(small_config)
+    with pytest.raises(ValueError, match="seed alone"):
+        train_packed([one, dataclasses.replace(other, learning_rate=1e-3)], [False, False])
+    assert not Path(small_config.directory).exists()
+
+
+def test_each_seeds_envs_and_warm_up_actions_are_its_single_runs(small_config, tmp_path):
+    """Seed k's env resets and warm-up actions come from seed k's own streams: over a warm-up that spans
+    an episode's end, a packed seed stores exactly the transitions of its single run."""
+    configs = packed_configs(small_config, seeds=(1, 2, 3), num_steps=250, start_step=250, eval_every=0)
+    packed_dirs = train_packed(configs, [False] * 3)
+    for config, packed_dir in zip(configs, packed_dirs):
+        single_dir = train(dataclasses.replace(config, directory=str(tmp_path / "single")))
+        files = [run_dir / read_checkpoint(run_dir)["buffer_file"] for run_dir in (packed_dir, single_dir)]
+        with np.load(files[0]) as packed, np.load(files[1]) as single:
+            for key in ("observations", "actions", "rewards", "next_observations", "terminateds"):
+                np.testing.assert_array_equal(packed[key], single[key], err_msg=key)
