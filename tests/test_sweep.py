@@ -270,3 +270,66 @@ def test_a_wrong_ray_address_is_one_line_and_writes_nothing(address, words, tmp_
     error = capsys.readouterr().err
     assert words in error and error.count("\n") == 1
     assert not (tmp_path / "study").exists()
+
+
+def test_seeds_packed_into_one_process_write_the_runs_a_sweep_of_single_runs_writes(tmp_path, capsys):
+    argv = sweep(tmp_path, "--seed", "1", "2", "3", "--learning-rate", "0.001", "0.003", "--seeds-per-process", "2")
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "6 runs to train, packed up to 2 to a process" in printed
+    runs = [path for path in (tmp_path / "study").iterdir() if (path / "config.json").is_file()]
+    assert len(runs) == 6 and all(checkpoint_step(run) == 150 for run in runs)
+    logs = sorted(path.name for path in (tmp_path / "study" / "logs").iterdir())
+    # per setting, seeds 1 and 2 packed (logged under the first), seed 3 alone
+    assert logs == [f"learning-rate={rate}_seed={seed}.log" for rate in ("0.001", "0.003") for seed in (1, 3)]
+    assert (
+        "packed in one process: learning-rate=0.001_seed=1, learning-rate=0.001_seed=2"
+        in (tmp_path / "study" / "logs" / "learning-rate=0.001_seed=1.log").read_text()
+    )
+    assert all(row["seeds"] == "3" for row in summary(tmp_path / "study"))
+    assert main(argv) == 0 and "6 runs, 6 finished already" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--seeds-per-process", "0"], "--seeds-per-process must be positive"),
+        (["--seeds-per-process", "2", "--ray-address", "local"], "not on Ray yet"),
+        (["--seeds-per-process", "2", "--algorithm", "crossq"], "not crossq's yet"),
+    ],
+)
+def test_packing_refuses_what_it_cannot_do_yet(flags, words, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(sweep(tmp_path, "--seed", "1", "2", *flags))
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_killed_packed_process_costs_each_seed_one_checkpoint_and_the_same_command_finishes_them(
+    start_sweep, tmp_path
+):
+    flags = ("--seed", "1", "2", "--seeds-per-process", "2")
+    process = start_sweep(tmp_path, *flags)
+    runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
+    wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs) and len(workers(process.pid)) == 1)
+    time.sleep(0.5)  # past the checkpoint, so that the killed runs have curves to purge
+    os.kill(workers(process.pid)[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1 and "2 of 2 runs did not finish" in stderr.decode()
+    assert all(0 < checkpoint_step(run) < 3000 and checkpoint_step(run) % 500 == 0 for run in runs)
+    argv = sweep(tmp_path, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
+    assert main(argv) == 0
+    for run in runs:
+        assert checkpoint_step(run) == 3000
+        assert logged_steps(run, "time/sps") == list(range(250, 3001, 250))
+
+
+def test_ctrl_c_checkpoints_every_seed_of_a_packed_process(start_sweep, tmp_path):
+    process = start_sweep(tmp_path, "--seed", "1", "2", "--seeds-per-process", "2")
+    runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
+    wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs))  # training, past its first
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "continue with:" in stderr.decode()
+    steps = [checkpoint_step(run) for run in runs]
+    assert steps[0] == steps[1] and 0 < steps[0] < 3000  # both stopped at the same step, each checkpointed

@@ -4,6 +4,7 @@ its share of the cores, under one progress bar."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 from soft_actor_critic import console
 from soft_actor_critic.config import SweepConfig, TrainConfig
 from soft_actor_critic.signals import stop_requests
-from soft_actor_critic.sweep.task import raise_unless_finished, record_outcome, train_in_sweep
+from soft_actor_critic.sweep.task import checkpoint_step, raise_unless_finished, record_outcome, train_in_sweep
 
 EXIT_CODES = {"finished": 0, "interrupted": 3}  # a worker's; 1 for a run stopped by an error
 OUTCOMES = {code: outcome for outcome, code in EXIT_CODES.items()}
@@ -34,14 +35,15 @@ class SharedCount:
             self.value.value += n
 
 
-def worker(run: TrainConfig, threads: int, count) -> None:
-    """A worker process, one per run: torch gets its share of the cores, and Ctrl-C is left to the sweep,
-    which asks each run to stop with one SIGTERM (a second signal would stop it before its checkpoint)."""
+def worker(group: list[TrainConfig], threads: int, count) -> None:
+    """A worker process, one per run (or group of packed runs): torch gets its share of the cores, and
+    Ctrl-C is left to the sweep, which asks each run to stop with one SIGTERM (a second signal would stop
+    it before its checkpoint)."""
     import torch
 
     torch.set_num_threads(threads)  # torch is loaded by now: its pool is sized here, not by the variables
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    outcome = train_in_sweep(run, SharedCount(count).add)[2]
+    outcome = train_in_sweep(group, SharedCount(count).add)[0][2]  # a group ends as one
     sys.exit(EXIT_CODES.get(outcome, 1))
 
 
@@ -65,16 +67,20 @@ def train_locally(
     runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, *, total: int, done: int, command: str
 ) -> None:
     """Train the runs in worker processes, each a fresh interpreter (no threads or CUDA state inherited):
-    one that dies (killed, out of memory) costs only its own run, back to that run's last checkpoint.
-    The bar counts the sweep's `total` steps from the `done` of earlier commands; `command` continues it."""
+    one that dies (killed, out of memory) costs only its own run (its group's, packed), back to the last
+    checkpoint. The bar counts the sweep's `total` steps from the `done` of earlier commands; `command`
+    continues it."""
+    groups = packed_groups(runs, config.seeds_per_process)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(config.workers or cores, len(runs))
+    workers = min(config.workers or cores, len(groups))
     threads = max(1, cores // workers)
+    packing = f", packed up to {config.seeds_per_process} to a process" if len(groups) < len(runs) else ""
     console.say(
-        f"{console.count(len(runs), 'run')} to train, {workers} at a time, each with {console.count(threads, 'thread')}"
+        f"{console.count(len(runs), 'run')} to train{packing}, {workers} at a time, "
+        f"each with {console.count(threads, 'thread')}"
     )
     context = multiprocessing.get_context("spawn")
-    count, queue, running, outcomes = context.Value("q", 0), list(runs), {}, {}
+    count, queue, running, outcomes = context.Value("q", 0), groups, {}, {}
 
     def stop_workers() -> None:  # each running run checkpoints and stops
         for process, _ in running.values():
@@ -88,17 +94,21 @@ def train_locally(
     ):
         while running or (queue and stop.signum is None):  # once asked to stop, no run starts
             while queue and len(running) < workers and stop.signum is None:
-                run = queue.pop(0)
-                running[run.run_name] = (context.Process(target=worker, args=(run, threads, count)), time.time())
-                running[run.run_name][0].start()
+                group = queue.pop(0)
+                process = context.Process(target=worker, args=(group, threads, count))
+                running[tuple(run.run_name for run in group)] = (process, time.time())
+                process.start()
             multiprocessing.connection.wait([process.sentinel for process, _ in running.values()], timeout=1.0)
-            for name, (process, started) in list(running.items()):
+            for names, (process, started) in list(running.items()):
                 if process.exitcode is not None:
-                    del running[name]
+                    del running[names]
                     outcome = outcome_of(process.exitcode, stopping=stop.signum is not None)
-                    record_outcome(sweep_dir, outcomes, name, time.time() - started, outcome)
+                    for name in names:
+                        record_outcome(sweep_dir, outcomes, name, time.time() - started, outcome, log=names[0])
             bar.update(count.value + done - bar.n)
-            bar.set_postfix(runs=f"{len(outcomes)} done, {len(running)} running, {len(queue)} queued", refresh=False)
+            in_queue = sum(map(len, queue))
+            in_flight = sum(map(len, running))
+            bar.set_postfix(runs=f"{len(outcomes)} done, {in_flight} running, {in_queue} queued", refresh=False)
     raise_unless_finished(outcomes, len(runs), stop, command)
 
 
@@ -110,3 +120,13 @@ def outcome_of(exitcode: int, stopping: bool) -> str:
     if exitcode < 0:
         return f"error: killed by {signal.Signals(-exitcode).name}"
     return OUTCOMES.get(exitcode, "error")
+
+
+def packed_groups(runs: list[TrainConfig], size: int) -> list[list[TrainConfig]]:
+    """The runs in groups of at most `size` that differ in their seed alone and stand at the same step
+    (packed.train_packed), in the sweep's order; with size 1, one run a group."""
+    groups: dict[tuple, list[TrainConfig]] = {}
+    for run in runs:
+        setting = dataclasses.replace(run, seed=0, run_name=None)
+        groups.setdefault((setting, checkpoint_step(run) if size > 1 else None), []).append(run)
+    return [members[start : start + size] for members in groups.values() for start in range(0, len(members), size)]

@@ -105,7 +105,7 @@ def train_counted(run: TrainConfig, count) -> tuple[str, float, str]:
             pending = 0
 
     try:
-        return train_in_sweep(run, count_steps)
+        return train_in_sweep([run], count_steps)[0]
     finally:
         if pending:
             import ray

@@ -29,23 +29,33 @@ def checkpoint_step(run: TrainConfig) -> int | None:
     return int(load_checkpoint(run_dir)["step"]) if (run_dir / CHECKPOINT_FILE).is_file() else None
 
 
-def train_in_sweep(run: TrainConfig, count_steps: Callable[[int], None] | None = None) -> tuple[str, float, str]:
-    """Train or continue one run of a sweep, its output going to <sweep>/logs/<run>.log, its steps to
-    `count_steps`; returns its name, how long it trained, and how it ended: "finished", "interrupted" or
-    the error it stopped on."""
-    from soft_actor_critic.train import train  # gymnasium and the training code load in the worker only
+def train_in_sweep(
+    group: list[TrainConfig], count_steps: Callable[[int], None] | None = None
+) -> list[tuple[str, float, str]]:
+    """Train or continue runs of a sweep: one run, or a group of runs that differ in their seed alone
+    and stand at the same step, packed into this process (--seeds-per-process). The output goes to
+    <sweep>/logs/<first run>.log, the steps to `count_steps`; returns each run's name, how long it
+    trained, and how it ended: "finished", "interrupted" or the error it stopped on."""
+    # gymnasium and the training code load in the worker only
+    from soft_actor_critic.packed import train_packed
+    from soft_actor_critic.train import train
 
-    run_dir = Path(run.directory) / run.run_name
-    step = checkpoint_step(run)
-    if step is not None and step >= run.num_steps:
-        return run.run_name, 0.0, "finished"
+    steps = [checkpoint_step(run) for run in group]
+    if all(step is not None and step >= run.num_steps for run, step in zip(group, steps)):
+        return [(run.run_name, 0.0, "finished") for run in group]
     start = time.perf_counter()
-    with output_to(Path(run.directory) / LOG_FOLDER / f"{run.run_name}.log"):
+    with output_to(Path(group[0].directory) / LOG_FOLDER / f"{group[0].run_name}.log"):
         try:
-            if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue from
-                with locked(run_dir):  # unless another process is training it now
-                    shutil.rmtree(run_dir)
-            train(run, resume=step is not None, count_steps=count_steps)
+            for run, step in zip(group, steps):
+                run_dir = Path(run.directory) / run.run_name
+                if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue
+                    with locked(run_dir):  # unless another process is training it now
+                        shutil.rmtree(run_dir)
+            if len(group) == 1:
+                train(group[0], resume=steps[0] is not None, count_steps=count_steps)
+            else:
+                print(f"packed in one process: {', '.join(run.run_name for run in group)}", flush=True)
+                train_packed(group, [step is not None for step in steps], count_steps)
             outcome = "finished"
         except Interrupted:
             outcome = "interrupted"
@@ -55,7 +65,7 @@ def train_in_sweep(run: TrainConfig, count_steps: Callable[[int], None] | None =
         except Exception as error:  # a bug: its traceback goes to the run's log, the sweep goes on
             traceback.print_exc()
             outcome = f"error: {first_line(error)}"
-    return run.run_name, time.perf_counter() - start, outcome
+    return [(run.run_name, time.perf_counter() - start, outcome) for run in group]
 
 
 @contextlib.contextmanager
@@ -74,15 +84,18 @@ def output_to(path: Path) -> Iterator[None]:
             os.close(saved[0]), os.close(saved[1])
 
 
-def record_outcome(sweep_dir: Path, outcomes: dict, name: str, seconds: float, outcome: str) -> None:
-    """Note how a run ended, and add its time to the sweep's wall_times.json."""
+def record_outcome(
+    sweep_dir: Path, outcomes: dict, name: str, seconds: float, outcome: str, log: str | None = None
+) -> None:
+    """Note how a run ended, and add its time to the sweep's wall_times.json; `log` names the run whose
+    log holds its output, where that is another's (packed runs share the first one's)."""
     outcomes[name] = outcome
     path = sweep_dir / WALL_TIMES_FILE
     times = read_wall_times(path)
     times[name] = times.get(name, 0.0) + seconds
     write_atomically(path, lambda file: file.write((json.dumps(times, indent=2) + "\n").encode()))
     if outcome.startswith("error"):
-        console.say(f"{name}: stopped on an {outcome} (its log: {sweep_dir / LOG_FOLDER / name}.log)")
+        console.say(f"{name}: stopped on an {outcome} (its log: {sweep_dir / LOG_FOLDER / (log or name)}.log)")
 
 
 def read_wall_times(path: Path) -> dict[str, float]:
