@@ -192,6 +192,12 @@ def train_packed(
         make = functools.partial(make_env, first.env_name)
         vector = gym.vector.SyncVectorEnv([make] * len(configs), autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
         envs = stack.enter_context(contextlib.closing(vector))
+        space = envs.single_action_space
+        # Built first: its initial weights, replaced by pack(), draw from torch's generator, which open_run
+        # then seeds (or, resuming, restores), so that the policy's noise goes on where the checkpoint stood.
+        packed = PackedAgent(
+            len(configs), envs.single_observation_space.shape[0], space.shape[0], space.low, space.high, first, device
+        )
         runs = [
             open_run(stack, config, env, device, resume=resumed, count_steps=count_steps)
             for config, env, resumed in zip(configs, envs.envs, resume)
@@ -199,15 +205,11 @@ def train_packed(
         if len({run.progress.step for run in runs}) > 1:
             steps = ", ".join(f"{run.run_dir.name} at {run.progress.step}" for run in runs)
             raise RunError(f"packed runs must stand at the same step, and these do not: {steps}")
-        space = envs.single_action_space
-        packed = PackedAgent(
-            len(runs), envs.single_observation_space.shape[0], space.shape[0], space.low, space.high, first, device
-        )
         packed.pack([run.agent for run in runs])
         try:
             with stop_requests() as stop:
                 packed_loop(runs, envs, packed, stop)
-                packed.unpack([run.agent for run in runs])
+                unpack_finite(packed, runs)
                 for run in runs:
                     run.checkpoint()  # the final ones; a signal now only waits for them
         except Interrupted as interruption:
@@ -243,11 +245,25 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
                     batch = Batch(*map(torch.stack, zip(*(run.buffer.sample(config.batch_size) for run in runs))))
                     metrics = (metrics or {}) | packed.update(batch, number % config.policy_delay == 0)
             for seed, (run, log) in enumerate(zip(runs, logs)):
-                log.step(
-                    step, rewards[seed], {key: value[seed] for key, value in metrics.items()} if updating else None
-                )
+                own = {key: value[seed] for key, value in metrics.items()} if updating else None
+                try:
+                    log.step(step, rewards[seed], own)
+                except RunError as error:  # a NaN: which of the group's runs it was
+                    raise RunError(f"{run.run_dir.name}: {error}") from None
                 if ended[seed]:
                     run.progress.episodes += 1
                     log.episode(step)
                 run.progress.step = step
-            evaluate_and_checkpoint(runs, step, stop, before=lambda: packed.unpack([run.agent for run in runs]))
+            evaluate_and_checkpoint(runs, step, stop, before=lambda: unpack_finite(packed, runs))
+
+
+def unpack_finite(packed: PackedAgent, runs: list[Training]) -> None:
+    """Each run's agent its state, before any of them evaluates or checkpoints; a NaN or an infinity in
+    one seed stops the group first, naming its run, so that no run writes a checkpoint past another's."""
+    packed.unpack([run.agent for run in runs])
+    for run in runs:
+        if not run.agent.is_finite():
+            raise RunError(
+                f"{run.run_dir.name}: the networks hold NaN or infinite values at step {run.progress.step}: "
+                "training of its packed group stopped, every run keeps its last checkpoint"
+            )

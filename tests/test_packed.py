@@ -12,9 +12,10 @@ from gymnasium.wrappers import TimeLimit
 from test_agent import ACTION_DIM, OBSERVATION_DIM, make_batch
 from test_train import CounterEnv
 
+from soft_actor_critic import packed as packed_module
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.config import RunError, TrainConfig
 from soft_actor_critic.packed import PackedAgent, train_packed
 from soft_actor_critic.replay_buffer import Batch
 from soft_actor_critic.runs import read_eval_rows
@@ -201,3 +202,39 @@ def test_each_seeds_envs_and_warm_up_actions_are_its_single_runs(small_config, t
         with np.load(files[0]) as packed, np.load(files[1]) as single:
             for key in ("observations", "actions", "rewards", "next_observations", "terminateds"):
                 np.testing.assert_array_equal(packed[key], single[key], err_msg=key)
+
+
+def test_a_resumed_packed_group_draws_its_noise_on_from_the_checkpoint(small_config, monkeypatch):
+    """The policy's noise goes on from the checkpoint's random state: setting the group up, the packed
+    agent included, must draw none of it (on the CPU, where the noise comes from torch's CPU generator)."""
+    configs = packed_configs(small_config)
+    run_dirs = train_packed(configs, [False, False])
+    saved = read_checkpoint(run_dirs[0])["rng"]["torch"]
+    at_start = []
+    loop = packed_module.packed_loop
+    monkeypatch.setattr(
+        packed_module, "packed_loop", lambda *args: (at_start.append(torch.get_rng_state()), loop(*args))
+    )
+    train_packed([dataclasses.replace(config, num_steps=600) for config in configs], [True, True])
+    assert torch.equal(at_start[0], saved)
+
+
+def test_a_nan_in_one_seed_stops_its_group_naming_the_run_before_any_checkpoint(small_config, monkeypatch):
+    # checkpoints every 50 steps: the one at 450 falls due before the loss curves' next point at 500
+    configs = packed_configs(small_config, num_steps=1000, checkpoint_every=50, eval_every=0)
+    update = PackedAgent.update
+
+    def update_that_diverges(agent, batch, policy_step):
+        metrics = update(agent, batch, policy_step)
+        if agent.updates_done >= 300:  # from step 400 on, seed 2's critic alone
+            with torch.no_grad():
+                agent.critic.net[0].weight[1].fill_(float("nan"))  # member 1: seed 2's Q1
+        agent.updates_done += 1
+        return metrics
+
+    monkeypatch.setattr(PackedAgent, "updates_done", 0, raising=False)
+    monkeypatch.setattr(PackedAgent, "update", update_that_diverges)
+    with pytest.raises(RunError, match="seed=2: "):
+        train_packed(configs, [False, False])
+    steps = [read_checkpoint(Path(config.directory) / config.run_name)["step"] for config in configs]
+    assert steps == [400, 400]  # the last good one for both: seed 1 did not checkpoint past seed 2
