@@ -333,3 +333,20 @@ def test_ctrl_c_checkpoints_every_seed_of_a_packed_process(start_sweep, tmp_path
     assert process.returncode == 130 and "continue with:" in stderr.decode()
     steps = [checkpoint_step(run) for run in runs]
     assert steps[0] == steps[1] and 0 < steps[0] < 3000  # both stopped at the same step, each checkpointed
+
+
+def test_a_sweep_whose_manifest_an_older_version_wrote_continues(tmp_path, capsys):
+    """Before --algorithm, a manifest held no algorithm's fields, and the learning rate's default as a
+    value (0.0003), where the grid now holds None: the same command must still continue that sweep."""
+    argv = sweep(tmp_path, "--seed", "1")
+    assert main(argv) == 0
+    path = tmp_path / "study" / "sweep.json"
+    manifest = json.loads(path.read_text())
+    for name in ("algorithm", "critic_hidden_units", "adam_beta1", "policy_delay", "renorm_momentum", "renorm_eps"):
+        manifest["grid"].pop(name)
+    manifest["grid"].pop("renorm_warmup")
+    manifest["grid"]["learning_rate"] = [0.0003]
+    path.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(argv) == 0 and "1 run, 1 finished already" in capsys.readouterr().out
+    assert main(sweep(tmp_path, "--seed", "1", "--learning-rate", "0.001")) == 1  # another grid is still refused

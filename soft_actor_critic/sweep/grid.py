@@ -4,6 +4,7 @@ is refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -64,15 +65,23 @@ def read_manifest(sweep_dir: Path) -> dict:
     }
 
 
+def resolved(grid: dict, sweep_dir: Path) -> dict[str, set]:
+    """Each train flag's values over the grid's runs, as the runs resolve them: a flag that a manifest
+    of an older version lacks takes its default, and a None its --algorithm's, so that such a sweep
+    still compares equal to the same command now."""
+    runs = expand(grid, sweep_dir)
+    return {field.name: {getattr(run, field.name) for run in runs} for field in dataclasses.fields(TrainConfig)}
+
+
 def write_manifest(sweep_dir: Path, grid: dict) -> None:
     """Write the grid into the sweep folder; a folder that holds another grid (or no sweep) is refused.
     How the runs are carried out (EXECUTION_SETTINGS) may differ when a sweep is continued."""
     manifest = {name: json.loads(json.dumps(values)) for name, values in grid.items() if name != "directory"}
     path = sweep_dir / MANIFEST_FILE
     if path.is_file():
-        saved = saved_grid(path)
+        saved, there, now = saved_grid(path), resolved(read_manifest(sweep_dir), sweep_dir), resolved(grid, sweep_dir)
         for name, values in manifest.items():
-            if name not in EXECUTION_SETTINGS and saved.get(name) != values:
+            if name not in EXECUTION_SETTINGS and there[name] != now[name]:
                 raise RunError(
                     f"{sweep_dir} is a sweep of another grid ({flag_name(name)} {saved.get(name)} there, {values} "
                     "now): continue it with its own flags, or choose another --sweep-name"
