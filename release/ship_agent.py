@@ -23,14 +23,13 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     import torch
 
-    from soft_actor_critic.config import CHECKPOINTS
-    from soft_actor_critic.evaluate import CHECKPOINT_FILES
+    from soft_actor_critic.config import CHECKPOINT_FILES
     from soft_actor_critic.runs import CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, load_checkpoint, load_train_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="the trained run folder")
     parser.add_argument("destination", type=Path, help="the new run folder (must not exist)")
-    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="last", help="which weights to ship")
+    parser.add_argument("--checkpoint", choices=tuple(CHECKPOINT_FILES), default="last", help="which weights to ship")
     args = parser.parse_args()
 
     state = load_checkpoint(args.run, CHECKPOINT_FILES[args.checkpoint])

@@ -29,6 +29,7 @@ from soft_actor_critic.config import (
     TrainConfig,
     check_run_name,
     flag_name,
+    whole_number,
 )
 
 INSTALLED = "soft-actor-critic"  # the console script that `pip install .` puts on the PATH
@@ -77,8 +78,8 @@ class Parser(argparse.ArgumentParser):
 def layer_widths(text: str) -> tuple[int, ...]:
     """One --hidden-units value of a sweep: widths joined by commas, such as 256,256."""
     try:
-        return tuple(int(width) for width in text.split(","))
-    except ValueError:
+        return tuple(whole_number(width) for width in text.split(","))
+    except (ValueError, argparse.ArgumentTypeError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a list of widths such as 256,256") from None
 
 

@@ -233,6 +233,10 @@ class TrainConfig:
             value = getattr(self, name)
             _require(0 < value <= 1, f"{flag_name(name)} must be in (0, 1], got {value}")
         _require(0 <= self.adam_beta1 < 1, f"--adam-beta1 must be in [0, 1), got {self.adam_beta1}")
+        _require(
+            self.algorithm != "crossq" or self.batch_size >= 2,
+            f"--algorithm crossq normalizes over the batch: --batch-size must be 2 or more, got {self.batch_size}",
+        )
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"

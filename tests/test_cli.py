@@ -222,6 +222,7 @@ def test_the_program_is_named_from_how_python_started_it(tmp_path):
 def test_integer_flags_take_scientific_notation(text, value):
     assert parse(["train", "--num-steps", text])["num_steps"] == value
     assert parse(["sweep", "--sweep-name", "s", "--num-steps", text, "1e3"])["num_steps"] == [value, 1000]
+    assert parse(["sweep", "--sweep-name", "s", "--hidden-units", f"{text},8"])["hidden_units"] == [(value, 8)]
 
 
 @pytest.mark.parametrize("text, reason", [("2.5", "'2.5' is not a whole number"), ("1e5x", "'1e5x' is not a number")])

@@ -13,7 +13,7 @@ from test_agent import ACTION_DIM, OBSERVATION_DIM, make_batch, parameters
 from soft_actor_critic import losses
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import CrossQAgent
-from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.config import ConfigError, TrainConfig
 from soft_actor_critic.networks import BatchRenorm
 
 
@@ -146,6 +146,8 @@ def test_crossq_changes_its_defaults_and_a_given_flag_wins():
     assert (crossq.learning_rate, crossq.start_step, crossq.critic_hidden_units) == (1e-3, 100, (1024, 1024))
     assert (crossq.adam_beta1, crossq.policy_delay, crossq.hidden_units) == (0.5, 3, (256, 256))
     assert TrainConfig(algorithm="crossq", learning_rate=3e-4, policy_delay=1).learning_rate == 3e-4
+    with pytest.raises(ConfigError, match="--batch-size must be 2 or more"):  # a batch of one has no variance
+        TrainConfig(algorithm="crossq", batch_size=1)
 
 
 def test_a_crossq_run_records_its_resolved_config_evaluates_and_resumes(tmp_path, capsys):
