@@ -14,7 +14,6 @@ seed as its own Adam would.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from soft_actor_critic.train import (
     Training,
     evaluate_and_checkpoint,
     open_run,
+    policy_steps,
     resolve_device,
     resume_hint,
 )
@@ -93,7 +93,7 @@ class PackedAgent(Agent):
         states = [agent.state_dict() for agent in agents]
         packed = {}
         for part in self.PARTS:
-            packed[part] = copy.deepcopy(states[0][part])
+            packed[part] = containers(states[0][part])
             for path, how in self.tensor_paths(part, states[0][part]):
                 packed[part] = put(packed[part], path, packed_tensor([get(state[part], path) for state in states], how))
         self.load_state_dict(packed)
@@ -104,7 +104,7 @@ class PackedAgent(Agent):
         for seed, agent in enumerate(agents):
             own = {}
             for part in self.PARTS:
-                own[part] = copy.deepcopy(state[part])
+                own[part] = containers(state[part])
                 for path, how in self.tensor_paths(part, state[part]):
                     own[part] = put(own[part], path, seed_tensor(get(state[part], path), how, seed, self.seeds))
             agent.load_state_dict(own)
@@ -156,6 +156,16 @@ def seed_tensor(tensor: torch.Tensor, how: str, seed: int, seeds: int) -> torch.
     if how == "row":
         return tensor[seed, 0]
     return tensor.view(2, seeds, *tensor.shape[1:])[:, seed]
+
+
+def containers(value):
+    """A copy of a state dict's dicts and lists, their tensors shared: the frame that `put` then fills,
+    without copying every tensor of the packed state once per seed."""
+    if isinstance(value, dict):
+        return {key: containers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [containers(item) for item in value]
+    return value
 
 
 def get(value, path: tuple):
@@ -239,11 +249,9 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
                 run.buffer.add(observations[seed], actions[seed], rewards[seed], last, terminateds[seed])
             observations = next_observations
             updating = step > progress.first_update_after
-            if updating:
-                updates_before = (step - progress.first_update_after - 1) * config.updates_per_step
-                for number in range(updates_before + 1, updates_before + config.updates_per_step + 1):
-                    batch = Batch(*map(torch.stack, zip(*(run.buffer.sample(config.batch_size) for run in runs))))
-                    metrics = (metrics or {}) | packed.update(batch, number % config.policy_delay == 0)
+            for policy_step in policy_steps(config, progress, step):
+                batch = Batch(*map(torch.stack, zip(*(run.buffer.sample(config.batch_size) for run in runs))))
+                metrics = (metrics or {}) | packed.update(batch, policy_step)
             for seed, (run, log) in enumerate(zip(runs, logs)):
                 own = {key: value[seed] for key, value in metrics.items()} if updating else None
                 try:

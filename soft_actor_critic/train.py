@@ -174,11 +174,9 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
             # and only `terminated` is stored: a time limit must not cut the bootstrap.
             buffer.add(observation, action, reward, next_observation, terminated)
             observation = next_observation
-            if step > progress.first_update_after:
-                updates_before = (step - progress.first_update_after - 1) * config.updates_per_step
-                for number in range(updates_before + 1, updates_before + config.updates_per_step + 1):
-                    # a step without the policy's keeps the policy's metrics of the last one that had them
-                    metrics = (metrics or {}) | update(number % config.policy_delay == 0)
+            for policy_step in policy_steps(config, progress, step):
+                # a step without the policy's keeps the policy's metrics of the last one that had them
+                metrics = (metrics or {}) | update(policy_step)
             log.step(step, reward, metrics if step > progress.first_update_after else None)
             if terminated or truncated:
                 progress.episodes += 1
@@ -186,6 +184,15 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
                 observation, _ = env.reset()
             progress.step = step
             evaluate_and_checkpoint(training, step, stop)
+
+
+def policy_steps(config: TrainConfig, progress: Progress, step: int) -> list[bool]:
+    """The updates due after env step `step`, none in the warm-up: for each, whether the policy steps
+    too, on every config.policy_delay-th update counted from the run's first."""
+    if step <= progress.first_update_after:
+        return []
+    before = (step - progress.first_update_after - 1) * config.updates_per_step
+    return [number % config.policy_delay == 0 for number in range(before + 1, before + config.updates_per_step + 1)]
 
 
 def act_and_update(
