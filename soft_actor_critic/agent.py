@@ -204,10 +204,10 @@ class CrossQAgent(Agent):
         targets are its detached outputs for (s', a')."""
         with torch.no_grad():
             next_actions, next_log_probs = self.policy.sample(batch.next_observations)
-        observations = torch.cat([batch.observations, batch.next_observations])
-        actions = torch.cat([batch.actions, next_actions])
+        observations = torch.cat([batch.observations, batch.next_observations], dim=-2)  # along the batch
+        actions = torch.cat([batch.actions, next_actions], dim=-2)
         with train_mode(self.critic):
-            q, next_q = self.critic(observations, actions).chunk(2, dim=1)  # (2, batch) each: Q1 and Q2
+            q, next_q = self.critic(observations, actions).chunk(2, dim=-1)  # (2, batch) each: Q1 and Q2
         targets = losses.soft_q_target(
             batch.rewards, batch.terminateds, *next_q.detach(), next_log_probs, self.alpha, self.gamma
         )

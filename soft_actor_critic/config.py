@@ -288,18 +288,14 @@ class SweepConfig:
     )
     seeds_per_process: int = flag(
         1,
-        "runs that differ in their seed alone train this many at a time in one process, their networks stacked "
-        "(sac, local workers); 1: each in its own, the faster on a CPU",
+        "runs that differ in their seed alone train this many at a time in one process (or Ray task), their "
+        "networks stacked; 1: each in its own, as fast on a CPU (README, Sweeps)",
     )
 
     def __post_init__(self) -> None:
         check_run_name(self.sweep_name, "--sweep-name")
         _require(self.workers is None or self.workers > 0, f"--workers must be positive, got {self.workers}")
         _require(self.seeds_per_process > 0, f"--seeds-per-process must be positive, got {self.seeds_per_process}")
-        _require(
-            self.seeds_per_process == 1 or self.ray_address is None,
-            "--seeds-per-process packs seeds on local workers only, not on Ray yet",
-        )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ seed as its own Adam would.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -23,11 +24,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from soft_actor_critic.agent import Agent
+from soft_actor_critic.agent import Agent, CrossQAgent, batch_renorm
 from soft_actor_critic.config import Interrupted, RunError, TrainConfig
 from soft_actor_critic.console import progress_bar, say
 from soft_actor_critic.environment import make_env
-from soft_actor_critic.networks import EnsembleLinear, SquashedGaussianPolicy, TwinCritic
+from soft_actor_critic.networks import BatchRenorm, EnsembleLinear, SquashedGaussianPolicy, TwinCritic
 from soft_actor_critic.replay_buffer import Batch
 from soft_actor_critic.signals import StopRequest, stop_requests
 from soft_actor_critic.train import (
@@ -43,7 +44,7 @@ from soft_actor_critic.train import (
 
 class PackedAgent(Agent):
     """N seeds' SAC agents as one: `act` takes (seeds, observation_dim), `update` a Batch of
-    (seeds, batch, ...) tensors, and its metrics are one per seed."""
+    (seeds, batch, ...) tensors, and its metrics are one per seed. PackedCrossQAgent packs CrossQ's."""
 
     def __init__(
         self,
@@ -55,8 +56,6 @@ class PackedAgent(Agent):
         config: TrainConfig,
         device: str | torch.device = "cpu",
     ) -> None:
-        if config.algorithm != "sac":
-            raise ValueError(f"packed seeds train SAC only, not {config.algorithm}")
         self.seeds = seeds
         super().__init__(observation_dim, action_dim, action_low, action_high, config, device)
         with torch.no_grad():  # one temperature per seed, (seeds, 1) against (seeds, batch) log-probabilities
@@ -71,14 +70,18 @@ class PackedAgent(Agent):
         action_high: np.ndarray,
         config: TrainConfig,
     ) -> None:
+        """Agent.build_networks, each layer an ensemble with a member per seed (per seed and Q-function
+        in the critic), CrossQ's batch renormalization included; pack() then gives them their weights."""
         linear = functools.partial(EnsembleLinear, self.seeds)
+        renorm = batch_renorm(config) if config.algorithm == "crossq" else None
+        policy_renorm = functools.partial(renorm, members=self.seeds) if renorm else None
         self.policy = SquashedGaussianPolicy(
-            observation_dim, action_dim, config.hidden_units, action_low, action_high, linear=linear
-        ).to(self.device)
-        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, seeds=self.seeds)
-        self.critic.to(self.device)
-        self.target_critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, seeds=self.seeds)
-        self.target_critic.to(self.device).requires_grad_(False)
+            observation_dim, action_dim, config.hidden_units, action_low, action_high, policy_renorm, linear
+        )
+        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, renorm, seeds=self.seeds)
+        self.policy.to(self.device).eval(), self.critic.to(self.device).eval()  # as a single run's rest
+        if "target_critic" in self.PARTS:
+            self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
 
     @torch.inference_mode()
     def act(self, observations: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -114,26 +117,40 @@ class PackedAgent(Agent):
         if isinstance(value, torch.Tensor):
             return [((), "row")]  # log_alpha
         if "optimizer" not in part:
-            return [((key,), how_packed(part, key)) for key in value]
+            return [((key,), self.how_packed(part, key)) for key in value]
         module = part.removesuffix("_optimizer")
         names = ["log_alpha"] if module == "alpha" else [name for name, _ in getattr(self, module).named_parameters()]
         return [
-            (("state", index, key), "shared" if key == "step" else how_packed(module, names[index]))
+            (("state", index, key), "shared" if key == "step" else self.how_packed(module, names[index]))
             for index, moments in value["state"].items()
             for key in moments
         ]
 
-
-def how_packed(module: str, name: str) -> str:
-    """How seed k's tensor of a single run sits in the packed one: nn.Linear's (out, in) weight is
-    EnsembleLinear's (in, out) member k ("transposed"); its (out,) bias, and a temperature, row k
-    ("row"); a twin critic's member i is the packed critic's member i * seeds + k ("critic"); the
-    action bounds are the same for every seed ("shared"). Adam's moments follow their parameter."""
-    if name.startswith("action_"):
-        return "shared"
-    if module == "policy":
+    def how_packed(self, module: str, name: str) -> str:
+        """How seed k's tensor `name` of a single run's `module` sits in the packed one: nn.Linear's
+        (out, in) weight is EnsembleLinear's (in, out) member k ("transposed"); its (out,) bias, and a
+        temperature, row k ("row"); batch renormalization's (1, features) tensors member k ("member");
+        a twin critic's member i is the packed critic's member i * seeds + k ("critic"); the action
+        bounds and batch renormalization's count of passes are the same for every seed ("shared").
+        Adam's moments follow their parameter."""
+        if name.startswith("action_") or name.endswith("passes"):
+            return "shared"
+        if module in ("alpha", "log_alpha"):
+            return "row"
+        if module != "policy":
+            return "critic"
+        if isinstance(self.policy.get_submodule(name.rpartition(".")[0]), BatchRenorm):
+            return "member"
         return "row" if name.endswith("bias") else "transposed"
-    return "row" if module in ("alpha", "log_alpha") else "critic"
+
+
+class PackedCrossQAgent(PackedAgent, CrossQAgent):
+    """N seeds' CrossQ agents as one: PackedAgent's networks, packing and acting, CrossQAgent's updates,
+    in which (s, a) and (s', a') join along the batch dimension, and each seed's batch renormalization
+    keeps its own statistics (a member per seed, over that seed's batch alone)."""
+
+
+PACKED_AGENTS = {"sac": PackedAgent, "crossq": PackedCrossQAgent}  # by --algorithm
 
 
 def packed_tensor(tensors: list[torch.Tensor], how: str) -> torch.Tensor:
@@ -142,6 +159,8 @@ def packed_tensor(tensors: list[torch.Tensor], how: str) -> torch.Tensor:
         return tensors[0]
     if how == "transposed":
         return torch.stack([tensor.T for tensor in tensors])
+    if how == "member":
+        return torch.stack(tensors)
     if how == "row":
         return torch.stack(tensors).view(len(tensors), 1, *tensors[0].shape)
     return torch.stack(tensors, dim=1).flatten(0, 1)
@@ -153,6 +172,8 @@ def seed_tensor(tensor: torch.Tensor, how: str, seed: int, seeds: int) -> torch.
         return tensor
     if how == "transposed":
         return tensor[seed].T
+    if how == "member":
+        return tensor[seed]
     if how == "row":
         return tensor[seed, 0]
     return tensor.view(2, seeds, *tensor.shape[1:])[:, seed]
@@ -205,7 +226,7 @@ def train_packed(
         space = envs.single_action_space
         # Built first: its initial weights, replaced by pack(), draw from torch's generator, which open_run
         # then seeds (or, resuming, restores), so that the policy's noise goes on where the checkpoint stood.
-        packed = PackedAgent(
+        packed = PACKED_AGENTS[first.algorithm](
             len(configs), envs.single_observation_space.shape[0], space.shape[0], space.low, space.high, first, device
         )
         runs = [

@@ -14,28 +14,33 @@ from test_train import CounterEnv
 
 from soft_actor_critic import packed as packed_module
 from soft_actor_critic.__main__ import main
-from soft_actor_critic.agent import Agent
+from soft_actor_critic.agent import AGENTS, Agent
 from soft_actor_critic.config import RunError, TrainConfig
-from soft_actor_critic.packed import PackedAgent, train_packed
+from soft_actor_critic.networks import BatchRenorm
+from soft_actor_critic.packed import PACKED_AGENTS, PackedAgent, train_packed
 from soft_actor_critic.replay_buffer import Batch
 from soft_actor_critic.runs import read_eval_rows
 from soft_actor_critic.train import train
 
 SEEDS = 3
-CONFIG = TrainConfig(hidden_units=(16, 16), alpha=0.3)
+CONFIGS = {  # CrossQ's batch renormalization past its warm-up after the first update: both of its branches
+    "sac": TrainConfig(hidden_units=(16, 16), alpha=0.3),
+    "crossq": TrainConfig(algorithm="crossq", hidden_units=(16, 16), critic_hidden_units=(32, 32), renorm_warmup=1),
+}
 LOW, HIGH = -np.ones(ACTION_DIM), np.ones(ACTION_DIM)
+algorithms = pytest.mark.parametrize("algorithm", CONFIGS)
 
 
-def single_agents() -> list[Agent]:
+def single_agents(algorithm: str = "sac") -> list[Agent]:
     agents = []
     for seed in range(SEEDS):
         torch.manual_seed(seed)  # each seed's initial weights from its own stream, as its single run's
-        agents.append(Agent(OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIG))
+        agents.append(AGENTS[algorithm](OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm]))
     return agents
 
 
-def packed_agent(agents: list[Agent]) -> PackedAgent:
-    packed = PackedAgent(SEEDS, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIG)
+def packed_agent(agents: list[Agent], algorithm: str = "sac") -> PackedAgent:
+    packed = PACKED_AGENTS[algorithm](SEEDS, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm])
     packed.pack(agents)
     return packed
 
@@ -52,23 +57,32 @@ def states_equal(one: dict, other: dict) -> bool:
     return one == other
 
 
-def test_unpacking_gives_each_seed_back_its_own_agent():
-    agents = single_agents()
-    for agent in agents:  # Adam's moments exist
+@algorithms
+def test_unpacking_gives_each_seed_back_its_own_agent(algorithm):
+    agents = single_agents(algorithm)
+    for agent in agents:  # Adam's moments and batch renormalization's statistics exist
         agent.update(make_batch(seed=5))
-    packed = packed_agent(agents)
-    copies = single_agents()
+    packed = packed_agent(agents, algorithm)
+    copies = single_agents(algorithm)
     packed.unpack(copies)
     for agent, copy in zip(agents, copies):
         assert states_equal(agent.state_dict(), copy.state_dict())
 
 
-def test_a_packed_update_is_each_seeds_own_update(monkeypatch):
-    """Given the same batch and the same policy noise, seed k's slice moves as its single agent does."""
-    agents = single_agents()
-    packed = packed_agent(agents)
-    batches = [make_batch(seed=seed) for seed in range(SEEDS)]
-    noise = [torch.randn(SEEDS, 8, ACTION_DIM) for _ in range(4)]  # two samples per update, two updates
+@algorithms
+def test_a_packed_update_is_each_seeds_own_update(monkeypatch, algorithm):
+    """Given the same batch and the same policy noise, seed k's slice moves as its single agent does.
+    In float64: a gradient that is zero but for rounding (a bias before batch renormalization's mean)
+    gets a whole step of Adam, whose sign rounding in float32 decides differently in the two orders."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        agents = single_agents(algorithm)
+        packed = packed_agent(agents, algorithm)
+        unpacked = single_agents(algorithm)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    batches = [Batch(*(tensor.double() for tensor in make_batch(seed=seed))) for seed in range(SEEDS)]
+    noise = [torch.randn(SEEDS, 8, ACTION_DIM, dtype=torch.float64) for _ in range(4)]  # 2 per update, 2 updates
     calls = []
 
     def drawn(like: torch.Tensor) -> torch.Tensor:
@@ -83,41 +97,50 @@ def test_a_packed_update_is_each_seeds_own_update(monkeypatch):
     calls.clear()
     current_seed = None
     packed_metrics = [packed.update(stacked(batches)) for _ in range(2)]
-    unpacked = single_agents()
     packed.unpack(unpacked)
     for agent, own in zip(agents, unpacked):
         for mine, theirs in zip(agent.tensors(), own.tensors(), strict=True):
-            torch.testing.assert_close(theirs, mine, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(theirs, mine, rtol=1e-9, atol=1e-12)
     assert packed_metrics[-1]["loss/critic"].shape == (SEEDS,)  # one metric per seed
     torch.testing.assert_close(packed_metrics[-1]["loss/critic"][-1], single[-1]["loss/critic"])
 
 
-@pytest.mark.parametrize("leak", [False, True])
-def test_no_gradient_crosses_from_one_seed_to_another(monkeypatch, leak):
-    """Seed 0's batch changes; seed 1's state after the update must not. With `leak`, targets that mix
-    the seeds (each seed's plus the mean over seeds) are planted, and the check must catch them."""
-    if leak:
+@pytest.mark.parametrize(
+    "algorithm, leak",
+    [("sac", None), ("sac", "targets"), ("crossq", None), ("crossq", "targets"), ("crossq", "renorm")],
+)
+def test_no_gradient_or_statistic_crosses_from_one_seed_to_another(monkeypatch, algorithm, leak):
+    """Seed 0's batch changes; seed 1's state after the update must not. The check must catch a planted
+    leak: targets that mix the seeds (each seed's plus the mean over seeds), or a batch renormalization
+    whose output mixes in the other members' inputs."""
+    if leak == "targets":
         from soft_actor_critic import losses
 
         soft_q_target = losses.soft_q_target
         monkeypatch.setattr(losses, "soft_q_target", lambda *args: soft_q_target(*args) + soft_q_target(*args).mean(0))
+    if leak == "renorm":
+        forward = BatchRenorm.forward
+        monkeypatch.setattr(BatchRenorm, "forward", lambda self, x: forward(self, x) + x.mean(0, keepdim=True))
     results = []
-    for reward in (0.0, 100.0):
+    for seed_0_batch in (0, 100):
         torch.manual_seed(0)
-        packed = packed_agent(single_agents())
+        packed = packed_agent(single_agents(algorithm), algorithm)
         batches = [make_batch(seed=seed) for seed in range(SEEDS)]
-        batches[0] = batches[0]._replace(rewards=batches[0].rewards + reward)
+        batches[0] = make_batch(seed=seed_0_batch)  # its states, actions and rewards all differ
         torch.manual_seed(1)
         packed.update(stacked(batches))
-        unpacked = single_agents()
+        unpacked = single_agents(algorithm)
         packed.unpack(unpacked)
         results.append(unpacked[1].state_dict())
-    assert states_equal(*results) != leak
+    assert states_equal(*results) == (leak is None)
 
 
-def test_packed_actions_are_each_seeds_own():
-    agents = single_agents()
-    packed = packed_agent(agents)
+@algorithms
+def test_packed_actions_are_each_seeds_own(algorithm):
+    agents = single_agents(algorithm)
+    for agent in agents:  # CrossQ's policy acts on running statistics that its update has moved
+        agent.update(make_batch(seed=5))
+    packed = packed_agent(agents, algorithm)
     observations = np.random.default_rng(0).standard_normal((SEEDS, OBSERVATION_DIM)).astype(np.float32)
     actions = packed.act(observations, deterministic=True)
     assert actions.shape == (SEEDS, ACTION_DIM)
@@ -143,6 +166,27 @@ def test_packed_seeds_write_ordinary_run_folders_that_eval_and_resume_alone(smal
     assert main(["eval", "--run-name", str(run_dirs[1]), "--num-episodes", "1"]) == 0
     argv = ["train", "--resume", "--run-name", "seed=2", "--directory", small_config.directory, "--num-steps", "500"]
     assert main(argv) == 0 and read_checkpoint(run_dirs[1])["step"] == 500
+
+
+def test_packed_crossq_seeds_keep_their_own_statistics_and_eval_and_resume_alone(small_config):
+    fields = ("env_name", "hidden_units", "directory", "batch_size", "memory_size", "eval_episodes")
+    crossq = TrainConfig(
+        algorithm="crossq", critic_hidden_units=(64, 64), **{f: getattr(small_config, f) for f in fields}
+    )
+    run_dirs = train_packed(packed_configs(crossq), [False, False])
+    checkpoints = [read_checkpoint(run_dir) for run_dir in run_dirs]
+    assert all(checkpoint["step"] == 400 and "target_critic" not in checkpoint for checkpoint in checkpoints)
+    # 300 updates, a policy step every third: one training pass of the critic per update, of the policy per step
+    for network, key, shape, passes in (
+        ("policy", "net.0.running_mean", (1, 3), 100),
+        ("critic", "net.3.running_var", (2, 1, 64), 300),
+    ):
+        first, second = (checkpoint[network][key] for checkpoint in checkpoints)
+        assert first.shape == shape and not torch.equal(first, second)  # each seed's statistics its own
+        assert checkpoints[0][network]["net.0.passes"] == passes == checkpoints[1][network]["net.0.passes"]
+    assert main(["eval", "--run-name", str(run_dirs[0]), "--num-episodes", "1"]) == 0
+    argv = ["train", "--resume", "--run-name", "seed=1", "--directory", crossq.directory, "--num-steps", "500"]
+    assert main(argv) == 0 and read_checkpoint(run_dirs[0])["step"] == 500
 
 
 def test_a_packed_group_continues_from_its_checkpoints(small_config):

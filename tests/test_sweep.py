@@ -290,19 +290,25 @@ def test_seeds_packed_into_one_process_write_the_runs_a_sweep_of_single_runs_wri
     assert main(argv) == 0 and "6 runs, 6 finished already" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "flags, words",
-    [
-        (["--seeds-per-process", "0"], "--seeds-per-process must be positive"),
-        (["--seeds-per-process", "2", "--ray-address", "local"], "not on Ray yet"),
-        (["--seeds-per-process", "2", "--algorithm", "crossq"], "not crossq's yet"),
-    ],
-)
-def test_packing_refuses_what_it_cannot_do_yet(flags, words, tmp_path, capsys):
+def test_seeds_per_process_below_one_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(sweep(tmp_path, "--seed", "1", "2", *flags))
-    assert exit_info.value.code == 2 and words in capsys.readouterr().err
+        main(sweep(tmp_path, "--seed", "1", "2", "--seeds-per-process", "0"))
+    assert exit_info.value.code == 2 and "--seeds-per-process must be positive" in capsys.readouterr().err
     assert not (tmp_path / "study").exists()
+
+
+def test_a_packed_group_is_one_ray_task_and_crossq_packs_too(tmp_path, capsys):
+    """On Ray, seeds 1 and 2 of each algorithm train as one task; each run is recorded as its own."""
+    pytest.importorskip("ray")
+    argv = sweep(tmp_path, "--seed", "1", "2", "--algorithm", "sac", "crossq", "--critic-hidden-units", "32")
+    assert main([*argv, "--seeds-per-process", "2", "--ray-address", "local"]) == 0
+    study = tmp_path / "study"
+    names = [f"algorithm={algorithm}_seed={seed}" for algorithm in ("sac", "crossq") for seed in (1, 2)]
+    assert all(checkpoint_step(study / name) == 150 for name in names)
+    assert sorted(path.name for path in (study / "logs").iterdir()) == sorted(f"{names[i]}.log" for i in (0, 2))
+    assert "packed in one process" in (study / "logs" / f"{names[2]}.log").read_text()
+    assert sorted(json.loads((study / "wall_times.json").read_text())) == sorted(names)
+    assert "600/600" in capsys.readouterr().err
 
 
 def test_a_killed_packed_process_costs_each_seed_one_checkpoint_and_the_same_command_finishes_them(

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import ConfigError, SweepConfig
+from soft_actor_critic.config import SweepConfig
 from soft_actor_critic.sweep.grid import expand, read_manifest, write_manifest
 from soft_actor_critic.sweep.summary import summarize
 from soft_actor_critic.sweep.task import checkpoint_step
@@ -28,8 +28,6 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
         summarize(sweep_dir, expand(read_manifest(sweep_dir), sweep_dir))
         return
     runs = expand(grid, sweep_dir)
-    if config.seeds_per_process > 1 and any(run.algorithm != "sac" for run in runs):
-        raise ConfigError("--seeds-per-process packs sac's seeds only, not crossq's yet")
     from soft_actor_critic.environment import make_env
 
     for env_name in dict.fromkeys(run.env_name for run in runs):  # an env SAC cannot drive is refused now

@@ -4,7 +4,6 @@ its share of the cores, under one progress bar."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -17,7 +16,7 @@ from pathlib import Path
 from soft_actor_critic import console
 from soft_actor_critic.config import SweepConfig, TrainConfig
 from soft_actor_critic.signals import stop_requests
-from soft_actor_critic.sweep.task import checkpoint_step, raise_unless_finished, record_outcome, train_in_sweep
+from soft_actor_critic.sweep.task import packed_groups, raise_unless_finished, record_outcome, train_in_sweep
 
 EXIT_CODES = {"finished": 0, "interrupted": 3}  # a worker's; 1 for a run stopped by an error
 OUTCOMES = {code: outcome for outcome, code in EXIT_CODES.items()}
@@ -120,13 +119,3 @@ def outcome_of(exitcode: int, stopping: bool) -> str:
     if exitcode < 0:
         return f"error: killed by {signal.Signals(-exitcode).name}"
     return OUTCOMES.get(exitcode, "error")
-
-
-def packed_groups(runs: list[TrainConfig], size: int) -> list[list[TrainConfig]]:
-    """The runs in groups of at most `size` that differ in their seed alone and stand at the same step
-    (packed.train_packed), in the sweep's order; with size 1, one run a group."""
-    groups: dict[tuple, list[TrainConfig]] = {}
-    for run in runs:
-        setting = dataclasses.replace(run, seed=0, run_name=None)
-        groups.setdefault((setting, checkpoint_step(run) if size > 1 else None), []).append(run)
-    return [members[start : start + size] for members in groups.values() for start in range(0, len(members), size)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from soft_actor_critic import console
 from soft_actor_critic.config import RunError, SweepConfig, TrainConfig, first_line
 from soft_actor_critic.signals import StopRequest, stop_requests
-from soft_actor_critic.sweep.task import raise_unless_finished, record_outcome, train_in_sweep
+from soft_actor_critic.sweep.task import packed_groups, raise_unless_finished, record_outcome, train_in_sweep
 
 # A Ray 2.60 cluster may require its token; the driver sends ~/.ray/auth_token to a host:port only when told to.
 TOKEN_HINT = "; a cluster with token authentication needs RAY_AUTH_MODE=token (and its token in ~/.ray/auth_token)"
@@ -20,8 +20,9 @@ COUNT_BATCH = 100  # steps a task adds up before it sends them to the sweep's co
 def train_on_ray(
     runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, *, total: int, done: int, command: str
 ) -> None:
-    """Each run is one Ray task with one CPU (and a share of the GPUs on a cluster that has some); a task
-    whose worker or node dies is retried, and it resumes from the run's checkpoint."""
+    """Each run, or group of packed runs (--seeds-per-process), is one Ray task with one CPU (and a share
+    of the GPUs on a cluster that has some); a task whose worker or node dies is retried, and it resumes
+    from its runs' checkpoints."""
     import ray
 
     options = {"num_cpus": os.cpu_count()} if config.ray_address == "local" else {"address": config.ray_address}
@@ -37,11 +38,12 @@ def train_on_ray(
         hint = "" if config.ray_address == "local" or "RAY_AUTH_MODE" in os.environ else TOKEN_HINT
         raise RunError(f"cannot start or join Ray at {config.ray_address}: {first_line(error)}{hint}") from None
     try:
+        groups = packed_groups(runs, config.seeds_per_process)
         gpus = ray.cluster_resources().get("GPU", 0)
-        gpu_share = min(1.0, gpus / len(runs)) if gpus and runs[0].device != "cpu" else 0
+        gpu_share = min(1.0, gpus / len(groups)) if gpus and runs[0].device != "cpu" else 0
         count = ray.remote(RayCount).options(num_cpus=0).remote()
         task = ray.remote(train_counted).options(num_cpus=1, num_gpus=gpu_share, max_retries=3)
-        pending = {task.remote(run, count) for run in runs}
+        pending = {task.remote(group, count) for group in groups}
         with stop_requests(second_interrupt_aborts=False) as stop:  # as the local workers: Ray cancels the tasks
             outcomes = follow_ray(ray, pending, (total, done), lambda: ray.get(count.value.remote()), stop, sweep_dir)
     finally:
@@ -92,9 +94,9 @@ class RayCount:
         return self.steps
 
 
-def train_counted(run: TrainConfig, count) -> tuple[str, float, str]:
-    """A Ray task: train_in_sweep, its steps sent to the RayCount actor `count` every COUNT_BATCH steps
-    and once more at the end, so that the sweep's bar reaches its total."""
+def train_counted(group: list[TrainConfig], count) -> list[tuple[str, float, str]]:
+    """A Ray task: train_in_sweep of one run or a packed group, its steps sent to the RayCount actor
+    `count` every COUNT_BATCH steps and once more at the end, so that the sweep's bar reaches its total."""
     pending = 0
 
     def count_steps(n: int) -> None:
@@ -105,7 +107,7 @@ def train_counted(run: TrainConfig, count) -> tuple[str, float, str]:
             pending = 0
 
     try:
-        return train_in_sweep([run], count_steps)[0]
+        return train_in_sweep(group, count_steps)
     finally:
         if pending:
             import ray
@@ -123,7 +125,9 @@ def follow_ray(ray, pending, steps: tuple[int, int], counted, stop: StopRequest,
             pending = set(rest)
             for reference in finished:
                 try:
-                    record_outcome(sweep_dir, outcomes, *ray.get(reference))
+                    ended = ray.get(reference)  # [(run name, seconds, outcome)], a packed group's in its order
+                    for name, seconds, outcome in ended:
+                        record_outcome(sweep_dir, outcomes, name, seconds, outcome, log=ended[0][0])
                 except Exception as error:  # a task that failed even after its retries
                     outcomes[f"a task ({len(outcomes)})"] = f"error: {first_line(error)}"
             if stop.signum is not None:

@@ -4,6 +4,7 @@ ended, and the record of how long each run has trained; and what the sweep says 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -27,6 +28,16 @@ def checkpoint_step(run: TrainConfig) -> int | None:
     """The step of the run's checkpoint; None if it has none (not started, or stopped before its first)."""
     run_dir = Path(run.directory) / run.run_name
     return int(load_checkpoint(run_dir)["step"]) if (run_dir / CHECKPOINT_FILE).is_file() else None
+
+
+def packed_groups(runs: list[TrainConfig], size: int) -> list[list[TrainConfig]]:
+    """The runs in groups of at most `size` that differ in their seed alone and stand at the same step
+    (packed.train_packed), in the sweep's order; with size 1, one run a group."""
+    groups: dict[tuple, list[TrainConfig]] = {}
+    for run in runs:
+        setting = dataclasses.replace(run, seed=0, run_name=None)
+        groups.setdefault((setting, checkpoint_step(run) if size > 1 else None), []).append(run)
+    return [members[start : start + size] for members in groups.values() for start in range(0, len(members), size)]
 
 
 def train_in_sweep(
