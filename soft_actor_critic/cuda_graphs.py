@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.replay_buffer import ReplayBuffer
+from soft_actor_critic.replay_buffer import ReplayBuffer, stack
 
 WARMUP_CALLS = 3  # eager calls before capturing: lazy state (Adam's moments, cuBLAS workspaces) must exist
 
@@ -52,30 +52,45 @@ def capture(function: Callable, state: Callable[[], list[torch.Tensor]]) -> tupl
 
 
 class GraphedUpdate:
-    """`agent.update(buffer.sample(batch_size), policy_step)` as one graph replay: the rows are drawn
-    into a fixed tensor (the same draws as `sample`), and the graph gathers them from the buffer's
-    storage. With `delayed_policy` there is a second graph, of the updates without a policy step."""
+    """`agent.update(buffer.sample(batch_size), policy_step)` as one graph replay: the rows are drawn into
+    a fixed tensor (the same draws as `sample`), and the graph gathers them from the buffer's storage.
+    Packed seeds (packed.py) pass their buffers, one per seed, and the graph stacks each one's rows into
+    the packed batch. With `delayed_policy` there is a second graph, of the updates without a policy step."""
 
-    def __init__(self, agent: Agent, buffer: ReplayBuffer, batch_size: int, delayed_policy: bool = False) -> None:
-        self.buffer, self.batch_size = buffer, batch_size
-        self.rows = torch.zeros(batch_size, dtype=torch.long, device=buffer.device)  # row 0 exists in any buffer
+    def __init__(
+        self,
+        agent: Agent,
+        buffer: ReplayBuffer | list[ReplayBuffer],
+        batch_size: int,
+        delayed_policy: bool = False,
+    ) -> None:
+        self.buffers, self.batch_size = buffer if isinstance(buffer, list) else [buffer], batch_size
+        # row 0 exists in any buffer; one row of indices per buffer
+        self.rows = torch.zeros(len(self.buffers), batch_size, dtype=torch.long, device=self.buffers[0].device)
+        if isinstance(buffer, list):
+            gather = lambda: stack([buffer.gather(rows) for buffer, rows in zip(self.buffers, self.rows)])  # noqa: E731
+        else:
+            gather = lambda: buffer.gather(self.rows[0])  # noqa: E731
         self.graphs = {
-            policy_step: capture(lambda step=policy_step: agent.update(buffer.gather(self.rows), step), agent.tensors)
+            policy_step: capture(lambda step=policy_step: agent.update(gather(), step), agent.tensors)
             for policy_step in ((True, False) if delayed_policy else (True,))
         }
 
     def __call__(self, policy_step: bool = True) -> dict[str, torch.Tensor]:
-        self.buffer.sample_rows(self.batch_size, out=self.rows)
+        for buffer, rows in zip(self.buffers, self.rows):
+            buffer.sample_rows(self.batch_size, out=rows)
         graph, metrics = self.graphs[policy_step]
         graph.replay()
         return metrics  # overwritten by the next replay of this graph
 
 
 class GraphedAct:
-    """`agent.act(observation)` as one copy in, one graph replay and one copy out."""
+    """`agent.act(observation)` as one copy in, one graph replay and one copy out; with `seeds`, a packed
+    agent's, (seeds, observation_dim) observations to (seeds, action_dim) actions."""
 
-    def __init__(self, agent: Agent, observation_dim: int) -> None:
-        self.observation = torch.zeros(1, observation_dim, device=agent.device)
+    def __init__(self, agent: Agent, observation_dim: int, seeds: int | None = None) -> None:
+        shape = (1, observation_dim) if seeds is None else (seeds, 1, observation_dim)  # what the policy takes
+        self.observation = torch.zeros(shape, device=agent.device)
 
         def act() -> torch.Tensor:
             with torch.no_grad():
@@ -84,6 +99,6 @@ class GraphedAct:
         self.graph, self.action = capture(act, lambda: [])  # acting writes no state
 
     def __call__(self, observation: np.ndarray) -> np.ndarray:
-        self.observation.copy_(torch.as_tensor(observation, dtype=torch.float32).unsqueeze(0))
+        self.observation.copy_(torch.as_tensor(observation, dtype=torch.float32).view(self.observation.shape))
         self.graph.replay()
-        return self.action[0].cpu().numpy()
+        return self.action.squeeze(-2).cpu().numpy()  # (action_dim,), or (seeds, action_dim)

@@ -27,11 +27,13 @@ import torch
 from soft_actor_critic.agent import Agent, CrossQAgent, batch_renorm
 from soft_actor_critic.config import Interrupted, RunError, TrainConfig
 from soft_actor_critic.console import progress_bar, say
+from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import BatchRenorm, EnsembleLinear, SquashedGaussianPolicy, TwinCritic
-from soft_actor_critic.replay_buffer import Batch
+from soft_actor_critic.replay_buffer import ReplayBuffer, stack
 from soft_actor_critic.signals import StopRequest, stop_requests
 from soft_actor_critic.train import (
+    LOG_INTERVAL,
     LoopLog,
     Training,
     evaluate_and_checkpoint,
@@ -254,6 +256,7 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
     each seed's transitions, episodes, logs, evals and checkpoints are its own."""
     config, progress = runs[0].config, runs[0].progress  # the seeds' progress but for the episodes is the same
     low, high = envs.single_action_space.low, envs.single_action_space.high
+    act, update = act_and_update(config, packed, [run.buffer for run in runs])
     with progress_bar(config.num_steps * len(runs), progress.step * len(runs), on_update=runs[0].count_steps) as bar:
         logs, metrics = [LoopLog(run.writer, bar, progress.step) for run in runs], None
         seeds = [run.seeds.env for run in runs] if progress.step == 0 else None
@@ -262,19 +265,18 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
             if step <= config.start_step:
                 actions = np.stack([run.progress.warmup_rng.uniform(low, high).astype(np.float32) for run in runs])
             else:
-                actions = packed.act(observations)
+                actions = act(observations)
             next_observations, rewards, terminateds, truncateds, info = envs.step(actions)
             ended = terminateds | truncateds
             for seed, run in enumerate(runs):
                 last = info["final_obs"][seed] if ended[seed] else next_observations[seed]
                 run.buffer.add(observations[seed], actions[seed], rewards[seed], last, terminateds[seed])
             observations = next_observations
-            updating = step > progress.first_update_after
             for policy_step in policy_steps(config, progress, step):
-                batch = Batch(*map(torch.stack, zip(*(run.buffer.sample(config.batch_size) for run in runs))))
-                metrics = (metrics or {}) | packed.update(batch, policy_step)
+                metrics = (metrics or {}) | update(policy_step)
+            logging = step > progress.first_update_after and step % LOG_INTERVAL == 0  # LoopLog's metrics
             for seed, (run, log) in enumerate(zip(runs, logs)):
-                own = {key: value[seed] for key, value in metrics.items()} if updating else None
+                own = {key: value[seed] for key, value in metrics.items()} if logging else None
                 try:
                     log.step(step, rewards[seed], own)
                 except RunError as error:  # a NaN: which of the group's runs it was
@@ -284,6 +286,19 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
                     log.episode(step)
                 run.progress.step = step
             evaluate_and_checkpoint(runs, step, stop, before=lambda: unpack_finite(packed, runs))
+
+
+def act_and_update(
+    config: TrainConfig, packed: PackedAgent, buffers: list[ReplayBuffer]
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[bool], dict[str, torch.Tensor]]]:
+    """train.act_and_update for packed seeds: the seeds' actions, and one update on a batch from each
+    seed's buffer, stacked; on a GPU (unless --no-cuda-graphs) each the replay of one CUDA graph."""
+    if config.cuda_graphs and packed.device.type == "cuda":
+        graphed_update = GraphedUpdate(packed, buffers, config.batch_size, config.policy_delay > 1)
+        return GraphedAct(packed, buffers[0].widths.observations, packed.seeds), graphed_update
+    return packed.act, lambda policy_step: packed.update(
+        stack([buffer.sample(config.batch_size) for buffer in buffers]), policy_step
+    )
 
 
 def unpack_finite(packed: PackedAgent, runs: list[Training]) -> None:

@@ -16,6 +16,11 @@ class Batch(NamedTuple):
     terminateds: torch.Tensor  # (batch,) 1.0 where the episode really ended, 0.0 otherwise
 
 
+def stack(batches: list[Batch]) -> Batch:
+    """Batches of packed seeds (packed.py), one per seed, as one: each field (seeds, batch, ...)."""
+    return Batch(*map(torch.stack, zip(*batches)))
+
+
 class ReplayBuffer:
     """Holds the newest `capacity` transitions; once full, each new one replaces the oldest.
 

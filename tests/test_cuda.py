@@ -17,7 +17,8 @@ from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent, CrossQAgent
 from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
-from soft_actor_critic.replay_buffer import ReplayBuffer
+from soft_actor_critic.packed import PackedAgent
+from soft_actor_critic.replay_buffer import ReplayBuffer, stack
 from soft_actor_critic.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -32,9 +33,9 @@ def make_agent() -> Agent:
     return Agent(OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIG, "cuda")
 
 
-def filled_buffer() -> ReplayBuffer:
-    buffer = ReplayBuffer(1000, OBSERVATION_DIM, ACTION_DIM, seed=3, device="cuda")
-    rng = np.random.default_rng(0)
+def filled_buffer(seed: int = 0) -> ReplayBuffer:
+    buffer = ReplayBuffer(1000, OBSERVATION_DIM, ACTION_DIM, seed=3 + seed, device="cuda")
+    rng = np.random.default_rng(seed)
     for _ in range(500):
         observation, next_observation = rng.normal(size=(2, OBSERVATION_DIM))
         buffer.add(observation, rng.uniform(-2, 2, ACTION_DIM), rng.normal(), next_observation, rng.random() < 0.1)
@@ -86,6 +87,38 @@ def test_crossqs_two_graphs_with_and_without_the_policy_step_equal_eager_updates
     for one, other in zip(eager.tensors(), graphed.tensors(), strict=True):
         torch.testing.assert_close(other, one, rtol=1e-3, atol=1e-4)
     assert graphed.critic.net[0].passes.item() == len(policy_steps)  # past the warm-up of 4, in the graph
+
+
+def test_a_packed_groups_graphed_updates_and_actions_equal_eager_ones():
+    """Packed seeds (packed.py): one graph gathers a batch from each seed's buffer and updates them all."""
+    seeds = 3
+
+    def make_packed() -> PackedAgent:
+        torch.manual_seed(0)
+        return PackedAgent(seeds, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIG, "cuda")
+
+    eager, graphed = make_packed(), make_packed()
+    eager_buffers, graphed_buffers = ([filled_buffer(seed) for seed in range(seeds)] for _ in range(2))
+    torch.cuda.manual_seed(7)
+    for _ in range(5):
+        eager_metrics = eager.update(stack([buffer.sample(CONFIG.batch_size) for buffer in eager_buffers]))
+    torch.cuda.manual_seed(7)
+    update = GraphedUpdate(graphed, graphed_buffers, CONFIG.batch_size)
+    for _ in range(5):
+        graphed_metrics = update()
+    assert graphed_metrics["loss/critic"].shape == (seeds,)
+    for key in eager_metrics:
+        torch.testing.assert_close(graphed_metrics[key], eager_metrics[key], rtol=1e-3, atol=1e-4, msg=key)
+    for one, other in zip(eager.tensors(), graphed.tensors(), strict=True):
+        torch.testing.assert_close(other, one, rtol=1e-3, atol=1e-4)
+    observations = np.linspace(-1, 1, seeds * OBSERVATION_DIM, dtype=np.float32).reshape(seeds, OBSERVATION_DIM)
+    torch.cuda.manual_seed(11)
+    eager_actions = graphed.act(observations)
+    torch.cuda.manual_seed(11)
+    act = GraphedAct(graphed, OBSERVATION_DIM, seeds)
+    graphed_actions = act(observations)
+    assert graphed_actions.shape == (seeds, ACTION_DIM)
+    np.testing.assert_allclose(graphed_actions, eager_actions, rtol=1e-4, atol=1e-5)
 
 
 def test_capturing_leaves_a_trained_agent_as_it_was():

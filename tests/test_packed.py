@@ -18,7 +18,7 @@ from soft_actor_critic.agent import AGENTS, Agent
 from soft_actor_critic.config import RunError, TrainConfig
 from soft_actor_critic.networks import BatchRenorm
 from soft_actor_critic.packed import PACKED_AGENTS, PackedAgent, train_packed
-from soft_actor_critic.replay_buffer import Batch
+from soft_actor_critic.replay_buffer import Batch, stack
 from soft_actor_critic.runs import read_eval_rows
 from soft_actor_critic.train import train
 
@@ -43,10 +43,6 @@ def packed_agent(agents: list[Agent], algorithm: str = "sac") -> PackedAgent:
     packed = PACKED_AGENTS[algorithm](SEEDS, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm])
     packed.pack(agents)
     return packed
-
-
-def stacked(batches: list[Batch]) -> Batch:
-    return Batch(*(torch.stack(tensors) for tensors in zip(*batches)))
 
 
 def states_equal(one: dict, other: dict) -> bool:
@@ -96,7 +92,7 @@ def test_a_packed_update_is_each_seeds_own_update(monkeypatch, algorithm):
         single = [agent.update(batches[current_seed]) for _ in range(2)]
     calls.clear()
     current_seed = None
-    packed_metrics = [packed.update(stacked(batches)) for _ in range(2)]
+    packed_metrics = [packed.update(stack(batches)) for _ in range(2)]
     packed.unpack(unpacked)
     for agent, own in zip(agents, unpacked):
         for mine, theirs in zip(agent.tensors(), own.tensors(), strict=True):
@@ -128,7 +124,7 @@ def test_no_gradient_or_statistic_crosses_from_one_seed_to_another(monkeypatch, 
         batches = [make_batch(seed=seed) for seed in range(SEEDS)]
         batches[0] = make_batch(seed=seed_0_batch)  # its states, actions and rewards all differ
         torch.manual_seed(1)
-        packed.update(stacked(batches))
+        packed.update(stack(batches))
         unpacked = single_agents(algorithm)
         packed.unpack(unpacked)
         results.append(unpacked[1].state_dict())
