@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import buffer_rows, logged_steps, read_checkpoint
 from gymnasium.wrappers import TimeLimit
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_agent import ACTION_DIM, OBSERVATION_DIM, make_batch
 from test_train import CounterEnv
 
@@ -157,8 +158,11 @@ def test_packed_seeds_write_ordinary_run_folders_that_eval_and_resume_alone(smal
         assert [row["step"] for row in read_eval_rows(run_dir)] == [200, 400] and (run_dir / "best.pt").is_file()
         assert f'"seed": {seed}' in (run_dir / "config.json").read_text()
         assert logged_steps(run_dir, "time/sps") == [250]
+        assert logged_steps(run_dir, "loss/critic") == [250] == logged_steps(run_dir, "train/alpha")
     first, second = (read_checkpoint(run_dir)["policy"]["net.0.weight"] for run_dir in run_dirs)
     assert not torch.equal(first, second)  # each seed its own weights
+    alphas = [EventAccumulator(str(run_dir)).Reload().Scalars("train/alpha")[0].value for run_dir in run_dirs]
+    assert alphas[0] != alphas[1]  # each seed's own metrics, not the group's
     assert main(["eval", "--run-name", str(run_dirs[1]), "--num-episodes", "1"]) == 0
     argv = ["train", "--resume", "--run-name", "seed=2", "--directory", small_config.directory, "--num-steps", "500"]
     assert main(argv) == 0 and read_checkpoint(run_dirs[1])["step"] == 500
