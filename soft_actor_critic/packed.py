@@ -3,12 +3,12 @@ together, with one forward, one backward and one Adam step per update for all of
 
 Each seed's agent is built as its single run builds it (its initial weights from its own stream);
 `PackedAgent.pack` stacks N of them, and `unpack` writes each seed's slice back into its own agent,
-which checkpoints, evaluates and resumes as any run's does. The update is `Agent.update`, unchanged:
-the networks are ensembles with a member per seed (per seed and Q-function for the critic), every
-batch tensor has a leading seed dimension, the temperature is one per seed, and each loss is one per
-seed (losses.py), summed before the backward pass (agent.descend). So no gradient, statistic or
-temperature crosses from one seed to another, and Adam, which works element by element, steps each
-seed as its own Adam would.
+which checkpoints, evaluates and resumes as any run's does. The update is the single agent's
+(`Agent.update`, or CrossQ's), unchanged: the networks are ensembles with a member per seed (per seed
+and Q-function for the critic; CrossQ's batch renormalization too), every batch tensor has a leading
+seed dimension, the temperature is one per seed, and each loss is one per seed (losses.py), summed
+before the backward pass (agent.descend). So no gradient, statistic or temperature crosses from one
+seed to another, and Adam, which works element by element, steps each seed as its own Adam would.
 """
 
 from __future__ import annotations
