@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.replay_buffer import ReplayBuffer, stack
+from soft_actor_critic.replay_buffer import Batch, ReplayBuffer, stack
 
 WARMUP_CALLS = 3  # eager calls before capturing: lazy state (Adam's moments, cuBLAS workspaces) must exist
 
@@ -64,13 +64,15 @@ class GraphedUpdate:
         batch_size: int,
         delayed_policy: bool = False,
     ) -> None:
-        self.buffers, self.batch_size = buffer if isinstance(buffer, list) else [buffer], batch_size
-        # row 0 exists in any buffer; one row of indices per buffer
+        packed = isinstance(buffer, list)
+        self.buffers, self.batch_size = buffer if packed else [buffer], batch_size
+        # one row of indices per buffer; row 0 exists in any buffer
         self.rows = torch.zeros(len(self.buffers), batch_size, dtype=torch.long, device=self.buffers[0].device)
-        if isinstance(buffer, list):
-            gather = lambda: stack([buffer.gather(rows) for buffer, rows in zip(self.buffers, self.rows)])  # noqa: E731
-        else:
-            gather = lambda: buffer.gather(self.rows[0])  # noqa: E731
+
+        def gather() -> Batch:
+            batches = [each.gather(rows) for each, rows in zip(self.buffers, self.rows)]
+            return stack(batches) if packed else batches[0]
+
         self.graphs = {
             policy_step: capture(lambda step=policy_step: agent.update(gather(), step), agent.tensors)
             for policy_step in ((True, False) if delayed_policy else (True,))
