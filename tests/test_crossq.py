@@ -54,6 +54,29 @@ def test_batch_renorm_is_batch_norm_in_its_warm_up_and_renormalizes_after_it(pas
     assert layer.passes.item() == passes_before + 1
 
 
+@pytest.mark.parametrize("passes_before", [0, 5])  # in the warm-up (r = 1, d = 0), and renormalizing
+def test_batch_renorms_backward_is_autograds_through_its_forward(passes_before):
+    """Renormalize's closed-form gradients against autograd's through the same forward, in float64, with
+    the batch statistics differentiated and r, d held constant."""
+    layer = BatchRenorm(4, members=2, momentum=0.1, eps=1e-3, warmup=5).double()
+    with torch.no_grad():
+        layer.passes.fill_(passes_before)
+        layer.running_mean.fill_(0.5), layer.running_var.fill_(2.0)
+        layer.scale.uniform_(0.5, 2.0), layer.bias.uniform_(-1.0, 1.0)
+    running_std = (layer.running_var + 1e-3).sqrt()
+    x = (torch.randn(2, 16, 4, dtype=torch.float64) * 3 + 1).requires_grad_()
+    weights = torch.randn(2, 16, 4, dtype=torch.float64)
+    (layer(x) * weights).sum().backward()
+    mean = x.mean(-2, keepdim=True)
+    std = ((x - mean).square().sum(-2, keepdim=True) / 15 + 1e-3).sqrt()
+    r = (std / running_std).clamp(1 / 3, 3).detach() if passes_before else 1.0
+    d = ((mean - 0.5) / running_std).clamp(-5, 5).detach() if passes_before else 0.0
+    expected = layer.scale * ((x - mean) / std * r + d) + layer.bias
+    gradients = torch.autograd.grad((expected * weights).sum(), [x, layer.scale, layer.bias])
+    for name, mine, autograd in zip(("x", "scale", "bias"), (x.grad, layer.scale.grad, layer.bias.grad), gradients):
+        torch.testing.assert_close(mine, autograd, rtol=1e-10, atol=1e-12, msg=name)
+
+
 def test_batch_renorm_in_eval_mode_uses_and_changes_no_statistic():
     layer = BatchRenorm(2, members=2, momentum=0.1, eps=1e-3, warmup=0)
     layer(torch.randn(2, 16, 2) * 3 + 1)  # one training pass: running statistics that are not the initial ones
