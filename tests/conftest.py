@@ -1,6 +1,7 @@
 """What the tests share: the repository's root, a tiny train config and its flags, and readers of a run's
 checkpoint, buffer and TensorBoard curves. Test files import the helpers from here by name."""
 
+import signal
 import time
 from pathlib import Path
 
@@ -19,6 +20,13 @@ TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "32", "32", "--batch-size
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def pytest_configure(config):
+    """Ctrl-C as Python's default, for this process and the runs it starts: a shell that runs the suite
+    in the background (`pytest &` in a script) hands it SIGINT ignored, which train rightly keeps, and
+    the tests of Ctrl-C would then fail."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
