@@ -228,8 +228,10 @@ class CrossQAgent(Agent):
 AGENTS = {"sac": Agent, "crossq": CrossQAgent}  # by --algorithm
 
 
-def batch_renorm(config: TrainConfig) -> Callable[..., BatchRenorm]:
-    """CrossQ's normalization layer for a width, with the run's settings."""
+def batch_renorm(config: TrainConfig) -> Callable[..., BatchRenorm] | None:
+    """CrossQ's normalization layer for a width, with the run's settings; None for SAC, which has none."""
+    if config.algorithm != "crossq":
+        return None
     return functools.partial(
         BatchRenorm, momentum=config.renorm_momentum, eps=config.renorm_eps, warmup=config.renorm_warmup
     )
@@ -239,9 +241,8 @@ def policy_network(
     config: TrainConfig, observation_dim: int, action_dim: int, action_low: np.ndarray, action_high: np.ndarray
 ) -> SquashedGaussianPolicy:
     """The run's policy, untrained and in eval mode: SAC's, or CrossQ's with batch renormalization."""
-    normalize = batch_renorm(config) if config.algorithm == "crossq" else None
     policy = SquashedGaussianPolicy(
-        observation_dim, action_dim, config.hidden_units, action_low, action_high, normalize
+        observation_dim, action_dim, config.hidden_units, action_low, action_high, batch_renorm(config)
     )
     return policy.eval()
 

@@ -75,7 +75,7 @@ class PackedAgent(Agent):
         """Agent.build_networks, each layer an ensemble with a member per seed (per seed and Q-function
         in the critic), CrossQ's batch renormalization included; pack() then gives them their weights."""
         linear = functools.partial(EnsembleLinear, self.seeds)
-        renorm = batch_renorm(config) if config.algorithm == "crossq" else None
+        renorm = batch_renorm(config)
         policy_renorm = functools.partial(renorm, members=self.seeds) if renorm else None
         self.policy = SquashedGaussianPolicy(
             observation_dim, action_dim, config.hidden_units, action_low, action_high, policy_renorm, linear
