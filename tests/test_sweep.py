@@ -195,18 +195,26 @@ def workers(pid: int) -> list[int]:
     return [child for child in children if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text()]
 
 
-def test_a_killed_worker_costs_its_run_one_checkpoint_and_the_same_command_finishes_it(start_sweep, tmp_path):
-    process = start_sweep(tmp_path, "--seed", "1", "2", "--workers", "2")
+@pytest.mark.parametrize(
+    "flags, processes, unfinished",
+    [(("--workers", "2"), 2, 1), (("--seeds-per-process", "2"), 1, 2)],  # a run each; both runs packed in one
+)
+def test_a_killed_worker_costs_its_runs_one_checkpoint_and_the_same_command_finishes_them(
+    start_sweep, tmp_path, flags, processes, unfinished
+):
+    process = start_sweep(tmp_path, "--seed", "1", "2", *flags)
     runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
-    wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs) and len(workers(process.pid)) == 2)
-    time.sleep(0.5)  # past the checkpoint, so that the killed run has curves to purge
+    wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs) and len(workers(process.pid)) == processes)
+    time.sleep(0.5)  # past the checkpoint, so that the killed runs have curves to purge
     os.kill(workers(process.pid)[0], signal.SIGKILL)
     _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 1 and "did not finish; the same command continues them" in stderr.decode()
+    message = f"{unfinished} of 2 runs did not finish; the same command continues them"
+    assert process.returncode == 1 and message in stderr.decode()
+    killed = [checkpoint_step(run) for run in runs if checkpoint_step(run) < 3000]
+    assert len(killed) == unfinished and all(step > 0 and step % 500 == 0 for step in killed)
     argv = sweep(tmp_path, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", "--seed", "1", "2")
-    assert main(argv) == 0
-    for seed in (1, 2):
-        run = tmp_path / "study" / f"seed={seed}"
+    assert main([*argv, *flags]) == 0
+    for run in runs:
         assert checkpoint_step(run) == 3000
         assert logged_steps(run, "time/sps") == list(range(250, 3001, 250))
 
@@ -309,25 +317,6 @@ def test_a_packed_group_is_one_ray_task_and_crossq_packs_too(tmp_path, capsys):
     assert "packed in one process" in (study / "logs" / f"{names[2]}.log").read_text()
     assert sorted(json.loads((study / "wall_times.json").read_text())) == sorted(names)
     assert "600/600" in capsys.readouterr().err
-
-
-def test_a_killed_packed_process_costs_each_seed_one_checkpoint_and_the_same_command_finishes_them(
-    start_sweep, tmp_path
-):
-    flags = ("--seed", "1", "2", "--seeds-per-process", "2")
-    process = start_sweep(tmp_path, *flags)
-    runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
-    wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs) and len(workers(process.pid)) == 1)
-    time.sleep(0.5)  # past the checkpoint, so that the killed runs have curves to purge
-    os.kill(workers(process.pid)[0], signal.SIGKILL)
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 1 and "2 of 2 runs did not finish" in stderr.decode()
-    assert all(0 < checkpoint_step(run) < 3000 and checkpoint_step(run) % 500 == 0 for run in runs)
-    argv = sweep(tmp_path, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
-    assert main(argv) == 0
-    for run in runs:
-        assert checkpoint_step(run) == 3000
-        assert logged_steps(run, "time/sps") == list(range(250, 3001, 250))
 
 
 def test_ctrl_c_checkpoints_every_seed_of_a_packed_process(start_sweep, tmp_path):
