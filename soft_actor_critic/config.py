@@ -264,6 +264,14 @@ EXECUTION_SETTINGS = ("checkpoint_every", "save_buffer", "device", "cuda_graphs"
 # be the run that was checkpointed. (The periodic evals use an env and no random stream of their own: they
 # never change the training.)
 RESUME_FLAGS = ("num_steps", *EXECUTION_SETTINGS, "eval_every", "eval_episodes")
+# What runs of one setting may differ in: their seed, where they are, and how they are carried out.
+NOT_SETTINGS = ("seed", "run_name", "directory", *EXECUTION_SETTINGS)
+
+
+def setting_key(config: TrainConfig) -> tuple[tuple[str, object], ...]:
+    """What a run's seeds share, as (field, value) pairs: runs with equal keys are seeds of one setting,
+    one curve in `plot`, one row of a sweep's summary and, standing at one step, one packed group."""
+    return tuple((name, value) for name, value in dataclasses.asdict(config).items() if name not in NOT_SETTINGS)
 
 
 def _show(value) -> str:

@@ -12,6 +12,11 @@ from collections.abc import Callable, Iterator
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def signal_name(signum: int) -> str:
+    """How a stop signal is named to the user: Ctrl-C for SIGINT, which a terminal sends on that key."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
 @dataclasses.dataclass
 class StopRequest:
     signum: int | None = None  # the signal that asked to stop, once one has
