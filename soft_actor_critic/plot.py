@@ -15,18 +15,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from soft_actor_critic.config import ALGORITHM_DEFAULTS, RESUME_FLAGS, PlotConfig, RunError, TrainConfig, first_line
+from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, first_line, setting_key
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
 from soft_actor_critic.sweep.grid import MANIFEST_FILE
+from soft_actor_critic.sweep.summary import setting_names
 from soft_actor_critic.sweep.task import LOG_FOLDER
 
 LABEL_WIDTH = 40  # characters on a line of the legend
-# What does not split a curve: the seed, where the run is, and what `train --resume` may change (how long
-# and how a run was carried out, not what it learned).
-NOT_SETTINGS = {"seed", "run_name", "directory", *RESUME_FLAGS}
 
 
 @dataclasses.dataclass
@@ -35,7 +33,7 @@ class RunCurves:
 
     path: Path
     config: TrainConfig
-    returns: tuple[np.ndarray, np.ndarray]  # (env steps, episode return) at each episode's end
+    returns: tuple[np.ndarray, np.ndarray]  # (env steps, mean return of the last episodes) at each episode's end
     evals: tuple[np.ndarray, np.ndarray]  # (env steps, mean eval return)
 
 
@@ -89,15 +87,15 @@ def scalars(path: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([point.step for point in points]), np.array([point.value for point in points])
 
 
-def load_run(path: Path) -> RunCurves | None:
-    """A run's curves: episode returns from its TensorBoard events, evals from its eval.csv; None if it
-    has logged neither yet."""
-    returns = scalars(path, "episode/return")
+def load_run(path: Path, window: int) -> RunCurves | None:
+    """A run's curves: episode returns from its TensorBoard events, each the mean of the last `window`, and
+    evals from its eval.csv; None if it has logged neither yet."""
+    steps, returns = scalars(path, "episode/return")
     rows = read_eval_rows(path)
-    if not len(returns[0]) and not rows:
+    if not len(steps) and not rows:
         return None
     evals = (np.array([row["step"] for row in rows]), np.array([row["return_mean"] for row in rows]))
-    return RunCurves(path, load_train_config(path), returns, evals)
+    return RunCurves(path, load_train_config(path), (steps, smooth(returns, window)), evals)
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -108,51 +106,32 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (sums[ends] - sums[starts]) / (ends - starts)
 
 
-def settings(config: TrainConfig) -> dict:
-    return {key: value for key, value in dataclasses.asdict(config).items() if key not in NOT_SETTINGS}
-
-
 def group_by_setting(runs: list[RunCurves]) -> dict[str, dict[str, list[RunCurves]]]:
-    """{env name: {settings: runs}}; the settings name what differs from the env's other curves."""
-    by_env = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        by_env[run.config.env_name][tuple(sorted(settings(run.config).items()))].append(run)
-    labelled = {}
-    for env_name, groups in by_env.items():
-        differing = {key for key, _ in set().union(*groups) if len({dict(group)[key] for group in groups}) > 1}
-        labelled[env_name] = {
-            ", ".join(
-                f"{key}={value}" for key, value in sorted(dict(group).items()) if key in shown(dict(group), differing)
-            ): members
-            for group, members in groups.items()
-        }
-    return labelled
-
-
-def shown(setting: dict, differing: set[str]) -> set[str]:
-    """The differing settings a curve's label names: not those that only follow from its --algorithm
-    (CrossQ's learning rate, say, against SAC's), which `algorithm=` already says."""
-    defaults = ALGORITHM_DEFAULTS[setting["algorithm"]]
-    implied = {
-        key
-        for key, default in defaults.items()
-        if setting[key] == (setting["hidden_units"] if default is None else default)
-    }
-    return differing - implied if "algorithm" in differing else differing
+    """{env name: {setting's name: its runs}}: runs of one setting (config.setting_key) are seeds of one curve,
+    named by what tells it apart from the env's other curves."""
+    grouped = defaultdict(lambda: defaultdict(list))
+    for env_name in dict.fromkeys(run.config.env_name for run in runs):
+        members = [run for run in runs if run.config.env_name == env_name]
+        names = setting_names([run.config for run in members], separator=", ")
+        for run in members:
+            grouped[env_name][names[setting_key(run.config)]].append(run)
+    return grouped
 
 
 def label(setting: str, runs: list[RunCurves]) -> str:
-    """A curve's legend: its settings and how many seeds it averages (and runs, where a seed ran twice)."""
+    """A curve's legend: the run's folder name, or its setting's name and how many seeds it averages (and
+    runs, where a seed ran twice)."""
+    if len(runs) == 1:
+        return runs[0].path.name
     seeds = len({run.config.seed for run in runs})
     count = f"{seeds} seed{'s' * (seeds > 1)}" + (f" ({len(runs)} runs)" if len(runs) > seeds else "")
-    return textwrap.fill(f"{setting}, {count}" if setting else count, LABEL_WIDTH)  # a wide legend squeezes the panel
+    return textwrap.fill(f"{setting}, {count}", LABEL_WIDTH, break_on_hyphens=False)  # a wide legend squeezes the panel
 
 
 def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str, color: str | None = None) -> None:
     """One curve, or the mean and the spread (population std) of several over the steps they share: each
-    is interpolated at every step where any of them has a point. Like rl-zoo's plots, the mean stops
-    where the shortest seed stops."""
-    curves = [(steps, values) for steps, values in curves if len(steps)]
+    (of one point or more) is interpolated at every step where any of them has a point. Like rl-zoo's plots,
+    the mean stops where the shortest seed stops."""
     if not curves:
         return
     start, stop = max(steps[0] for steps, _ in curves), min(steps[-1] for steps, _ in curves)
@@ -168,25 +147,24 @@ def draw(axes, curves: list[tuple[np.ndarray, np.ndarray]], name: str, color: st
         axes.fill_between(grid, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
 
 
-def draw_env(train_axes, eval_axes, env_name: str, groups: dict[str, list[RunCurves]], window: int) -> None:
-    """One env's row: a curve per setting in each panel, labelled with the seeds that panel has data of."""
-    train_axes.set_title(f"{env_name}: episode return (mean of the last {window} episodes)")
-    eval_axes.set_title(f"{env_name}: eval return (deterministic)")
-    for index, (setting, members) in enumerate(groups.items()):
-        color = f"C{index % 10}"  # one color per curve in both panels, even where one has no data
-        with_returns = [run for run in members if len(run.returns[0])]
-        steps_and_returns = [(run.returns[0], smooth(run.returns[1], window)) for run in with_returns]
-        draw(train_axes, steps_and_returns, label(setting, with_returns), color)
-        with_evals = [run for run in members if len(run.evals[0])]
-        draw(eval_axes, [run.evals for run in with_evals], label(setting, with_evals), color)
-    for axes in (train_axes, eval_axes):
-        axes.set_xlabel("env steps")
-        axes.set_ylabel("return")
+def draw_env(row: SubFigure, env_name: str, groups: dict[str, list[RunCurves]], window: int) -> None:
+    """One env's row: a panel each for the training and the eval returns, where any of its runs logged them,
+    with a curve per setting labelled by the runs that panel has data of."""
+    panels = {
+        f"episode return (mean of the last {window} episodes)": lambda run: run.returns,
+        "eval return (deterministic)": lambda run: run.evals,
+    }
+    runs = [run for members in groups.values() for run in members]
+    logged = {title: curve for title, curve in panels.items() if any(len(curve(run)[0]) for run in runs)}
+    for axes, (title, curve) in zip(row.subplots(1, len(logged), squeeze=False)[0], logged.items()):
+        axes.set(title=f"{env_name}: {title}", xlabel="env steps", ylabel="return")
+        for index, (setting, members) in enumerate(groups.items()):
+            with_data = [run for run in members if len(curve(run)[0])]
+            color = f"C{index % 10}"  # one color per setting in both panels, even where one has no data
+            draw(axes, [curve(run) for run in with_data], label(setting, with_data), color)
         axes.grid(alpha=0.3)
         if axes.has_data():
             axes.legend(loc="best", fontsize="small")
-        else:
-            axes.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=axes.transAxes)
 
 
 def default_output(first: Path) -> Path:
@@ -197,7 +175,7 @@ def default_output(first: Path) -> Path:
 def plot(config: PlotConfig) -> Path:
     """Draw the runs into config.output (default_output if None); returns its path."""
     paths = find_runs(config.runs)
-    runs = [run for run in map(load_run, paths) if run is not None]
+    runs = [run for run in (load_run(path, config.smooth) for path in paths) if run is not None]
     if not runs:
         if len(paths) == 1:
             raise RunError(f"{paths[0]} has logged no episode returns or evals yet: nothing to plot")
@@ -206,10 +184,8 @@ def plot(config: PlotConfig) -> Path:
         print(f"note: {path} has logged no episode returns or evals yet: left out", file=sys.stderr)
     grouped = group_by_setting(runs)
     figure = Figure(figsize=(12, 4 * len(grouped)), layout="constrained")
-    for (train_axes, eval_axes), (env_name, groups) in zip(
-        figure.subplots(len(grouped), 2, squeeze=False), grouped.items()
-    ):
-        draw_env(train_axes, eval_axes, env_name, groups, config.smooth)
+    for row, (env_name, groups) in zip(figure.subfigures(len(grouped), 1, squeeze=False).flat, grouped.items()):
+        draw_env(row, env_name, groups, config.smooth)
     output = Path(config.output) if config.output else default_output(Path(config.runs[0]))
     try:
         figure.savefig(output, dpi=100)

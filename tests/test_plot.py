@@ -54,11 +54,11 @@ def test_plot_writes_where_output_says_and_counts_a_run_once(runs, tmp_path, cap
 
 
 def test_seeds_of_one_setting_are_one_curve(runs):
-    grouped = group_by_setting([load_run(path) for path in find_runs((runs,))])
+    grouped = group_by_setting([load_run(path, window=1) for path in find_runs((runs,))])
     assert list(grouped) == ["Pendulum-v1"]
     curves = grouped["Pendulum-v1"]
-    assert sorted(curves) == ["learning_rate=0.0003", "learning_rate=0.001"]
-    assert sorted(run.path.name for run in curves["learning_rate=0.0003"]) == ["a1", "a2"]
+    assert sorted(curves) == ["learning-rate=0.0003", "learning-rate=0.001"]
+    assert sorted(run.path.name for run in curves["learning-rate=0.0003"]) == ["a1", "a2"]
 
 
 def curves_of(seed: int, *, evals: bool, name: str) -> RunCurves:
@@ -67,24 +67,33 @@ def curves_of(seed: int, *, evals: bool, name: str) -> RunCurves:
     return RunCurves(Path(name), TrainConfig(env_name="Pendulum-v1", seed=seed), points, points if evals else empty)
 
 
-def test_a_curve_counts_distinct_seeds_in_each_panel():
-    """Two runs of seed 1 (a short one and a longer one, say) are one seed; the eval panel counts only
-    the runs that have evals."""
+def test_a_curve_counts_distinct_seeds_in_each_panel_and_a_single_run_is_named_by_its_folder():
+    """Two runs of seed 1 (a short one and a longer one, say) are one seed; the eval panel has only the
+    runs that have evals, here one, which it names."""
     runs = [
         curves_of(1, evals=True, name="a"),
         curves_of(1, evals=False, name="b"),
         curves_of(2, evals=False, name="c"),
     ]
     (groups,) = group_by_setting(runs).values()
-    train_axes, eval_axes = Figure().subplots(1, 2)
-    draw_env(train_axes, eval_axes, "Pendulum-v1", groups, window=1)
-    assert [line.get_label() for line in train_axes.lines] == ["2 seeds (3 runs)"]
-    assert [line.get_label() for line in eval_axes.lines] == ["1 seed"]
+    figure = Figure()
+    draw_env(figure, "Pendulum-v1", groups, window=1)
+    train_axes, eval_axes = figure.axes
+    assert [line.get_label() for line in train_axes.lines] == ["Pendulum-v1, 2 seeds (3 runs)"]
+    assert [line.get_label() for line in eval_axes.lines] == ["a"]
+
+
+def test_a_panel_with_nothing_logged_is_left_out():
+    (groups,) = group_by_setting([curves_of(1, evals=False, name="a"), curves_of(2, evals=False, name="b")]).values()
+    figure = Figure()
+    draw_env(figure, "Pendulum-v1", groups, window=1)
+    (train_axes,) = figure.axes
+    assert train_axes.get_title().startswith("Pendulum-v1: episode return")
 
 
 def test_a_run_logs_its_episode_returns_and_evals(runs):
     run_dir = find_runs((f"{runs}/a1",))[0]
-    run = load_run(run_dir)
+    run = load_run(run_dir, window=1)
     events = EventAccumulator(str(run_dir))
     events.Reload()
     with open(run_dir / "eval.csv", newline="") as file:
@@ -170,4 +179,4 @@ def test_a_label_leaves_out_what_only_follows_from_the_algorithm():
     )
     slow = dataclasses.replace(crossq, path=Path("slow"), config=dataclasses.replace(crossq.config, learning_rate=3e-4))
     (groups,) = group_by_setting([sac, crossq, slow]).values()
-    assert sorted(groups) == ["algorithm=crossq", "algorithm=crossq, learning_rate=0.0003", "algorithm=sac"]
+    assert sorted(groups) == ["algorithm=crossq", "algorithm=crossq, learning-rate=0.0003", "algorithm=sac"]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.config import TrainConfig, flag_name, setting_key
 from soft_actor_critic.runs import read_eval_rows, write_atomically
+from soft_actor_critic.sweep.grid import name_part
 from soft_actor_critic.sweep.task import WALL_TIMES_FILE, read_wall_times
 
 SUMMARY_FILE = "summary.csv"
@@ -20,14 +21,14 @@ SUMMARY_COLUMNS = ("setting", "seeds", "of", "mean", "std", "iqm", "iqm_low", "i
 def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
     """Print the summary table, one row a setting (its seeds together), and write it to summary.csv."""
     times = read_wall_times(sweep_dir / WALL_TIMES_FILE)
-    settings: dict[str, list[TrainConfig]] = {}
+    settings: dict[tuple, list[TrainConfig]] = {}
     for run in runs:
-        settings.setdefault(setting_name(run), []).append(run)
+        settings.setdefault(setting_key(run), []).append(run)
+    names = setting_names(runs)
     rows = []
-    for name, members in settings.items():
-        finals = [final_eval(run) for run in members]
-        finals = np.array([value for value in finals if value is not None])
-        row = {"setting": name, "seeds": len(finals), "of": len(members), "evals": members[0].eval_every > 0}
+    for key, members in settings.items():
+        finals = np.array([value for value in map(final_eval, members) if value is not None])
+        row = {"setting": names[key], "seeds": len(finals), "of": len(members), "evals": members[0].eval_every > 0}
         if len(finals):
             iqm, low, high = iqm_with_interval(finals)
             row |= {"mean": finals.mean(), "std": finals.std(), "iqm": iqm, "iqm_low": low, "iqm_high": high}
@@ -39,10 +40,32 @@ def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
     print_summary(rows, sweep_dir / SUMMARY_FILE)
 
 
-def setting_name(run: TrainConfig) -> str:
-    """The run's name without its seed: what the seeds of one setting share."""
-    parts = [part for part in run.run_name.split("_") if not part.startswith("seed=")]
-    return "_".join(parts) or run.env_name
+def setting_names(runs: list[TrainConfig], separator: str = "_") -> dict[tuple, str]:
+    """The name of each setting (config.setting_key) of the runs, as a sweep names its folders, less the seed:
+    the settings that differ between them (Pendulum-v1_learning-rate=0.001, hidden-units=256,256), but not
+    those that only follow from the algorithm and layer widths; the env's name where nothing differs."""
+    settings = {setting_key(run): dict(setting_key(run)) for run in runs}
+    defaults = {  # what each setting's --algorithm and --hidden-units make of the fields left at None
+        key: dict(setting_key(TrainConfig(algorithm=setting["algorithm"], hidden_units=setting["hidden_units"])))
+        for key, setting in settings.items()
+    }
+    # SAC's critic as wide as its policy, CrossQ's learning rate against SAC's: named only where not at that
+    follow = set(differing(defaults)) - {"algorithm", "hidden_units"}
+    named = differing(settings)
+    return {
+        key: separator.join(
+            f"{flag_name(name).removeprefix('--')}={name_part(setting[name])}".removeprefix("env-name=")
+            for name in named
+            if name not in follow or setting[name] != defaults[key][name]
+        )
+        or setting["env_name"]
+        for key, setting in settings.items()
+    }
+
+
+def differing(settings: dict[tuple, dict]) -> list[str]:
+    """The fields whose values are not the same in all the settings."""
+    return [name for name in next(iter(settings.values())) if len({setting[name] for setting in settings.values()}) > 1]
 
 
 def final_eval(run: TrainConfig) -> float | None:
