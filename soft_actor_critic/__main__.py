@@ -17,8 +17,9 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from soft_actor_critic.config import (
-    ALGORITHM_DEFAULTS,
+    ALGORITHMS,
     FIELD_TYPES,
+    PROGRAM,
     RENAMED_ENV_IDS,
     ConfigError,
     EvalConfig,
@@ -27,12 +28,11 @@ from soft_actor_critic.config import (
     RunError,
     SweepConfig,
     TrainConfig,
-    check_run_name,
+    check_run_reference,
     flag_name,
+    show,
     whole_number,
 )
-
-INSTALLED = "soft-actor-critic"  # the console script that `pip install .` puts on the PATH
 
 
 def program(argv0: str | None = None, python: str | None = None) -> str:
@@ -45,7 +45,7 @@ def program(argv0: str | None = None, python: str | None = None) -> str:
         return f"{python} -m soft_actor_critic"
     if path.name == "soft_actor_critic" or (path / "__main__.py").is_file():  # python3 soft_actor_critic
         return f"{python} {shlex.quote(argv0)}"
-    return INSTALLED  # the console script, or main() called from Python
+    return PROGRAM  # the console script, or main() called from Python
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -57,15 +57,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def algorithm_defaults(name: str) -> str:
     """' (default: 0.0003; crossq: 0.001)' for a field whose default depends on --algorithm, else ''."""
-    if name not in ALGORITHM_DEFAULTS["sac"]:
+    if name not in ALGORITHMS[TrainConfig.algorithm].defaults:
         return ""
-    shown = {}
-    for algorithm, defaults in ALGORITHM_DEFAULTS.items():
-        value = defaults[name]
-        shown[algorithm] = (
-            "--hidden-units" if value is None else " ".join(map(str, value)) if isinstance(value, tuple) else value
-        )
-    return f" (default: {shown['sac']}; crossq: {shown['crossq']})"
+    values = {algorithm: show(each.defaults[name]) for algorithm, each in ALGORITHMS.items()}
+    others = "".join(
+        f"; {algorithm}: {value}" for algorithm, value in values.items() if algorithm != TrainConfig.algorithm
+    )
+    return f" (default: {values[TrainConfig.algorithm]}{others})"
 
 
 class Parser(argparse.ArgumentParser):
@@ -113,7 +111,7 @@ def add_flags(
 
 
 def build_parser(
-    *, prog: str = INSTALLED, defaults: bool = True
+    *, prog: str = PROGRAM, defaults: bool = True
 ) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = Parser(prog=prog, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
     commands = parser.add_subparsers(
@@ -146,16 +144,17 @@ def given_flags(argv: list[str]) -> set[str]:
 
 
 def resumed_config(args: dict, given: set[str]) -> TrainConfig:
-    """The config of the run to resume, with the flags the user gave; a flag that would change it is refused."""
+    """The config of the run to resume, with the flags the user gave; a flag that would change it is refused.
+    --run-name is the run's folder name inside --directory, or a path to its folder, as for eval."""
     if args["run_name"] is None:
         raise ConfigError("--resume needs the --run-name of the run to continue")
-    check_run_name(args["run_name"])  # before it is looked for: a bad name is a usage error
+    check_run_reference(args["run_name"])  # before it is looked for: a bad name is a usage error
     from soft_actor_critic.runs import find_run, load_train_config
 
-    saved = load_train_config(find_run(args["directory"], args["run_name"]))
+    run_dir = find_run(args["directory"], args["run_name"])
     flags = {name: args[name] for name in given if name in args}
     # The run is where it was found now, whatever its config says about where it was made.
-    return saved.resumed_with(flags | {"directory": args["directory"], "run_name": args["run_name"]})
+    return load_train_config(run_dir).resumed_with(flags | {"directory": str(run_dir.parent), "run_name": run_dir.name})
 
 
 def sweep_configs(args: dict) -> tuple[SweepConfig, dict[str, list]]:
@@ -170,7 +169,7 @@ def renamed(env_name: str) -> str:
     return RENAMED_ENV_IDS.get(env_name, env_name)
 
 
-def run_command(command: str, config, *, resume: bool = False, argv: list[str], prog: str = INSTALLED) -> None:
+def run_command(command: str, config, *, resume: bool = False, argv: list[str], prog: str = PROGRAM) -> None:
     """Carry out a parsed command; `prog` and `argv` are the command line, which the hints that continue
     a sweep or an interrupted run repeat."""
     if command == "sweep":

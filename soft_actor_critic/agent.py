@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from soft_actor_critic import losses
-from soft_actor_critic.config import TrainConfig
-from soft_actor_critic.networks import BatchRenorm, SquashedGaussianPolicy, TwinCritic
+from soft_actor_critic.config import ALGORITHMS, TrainConfig
+from soft_actor_critic.networks import BatchRenorm, EnsembleLinear, SquashedGaussianPolicy, TwinCritic
 from soft_actor_critic.replay_buffer import Batch
 
 
@@ -43,6 +43,7 @@ class Agent:
     and an Adam optimizer for each of the three; `act` picks an action, `update` takes one gradient step
     on a batch. It touches no env, file or log: train.py drives it, checkpoints.py saves it."""
 
+    seeds: int | None = None  # packed.py's agents: how many seeds' networks are stacked
     # Every part that training changes, declared once (as SB3's _get_torch_save_params): a tensor added
     # here reaches the checkpoint, the finiteness check and the CUDA-graph capture alike.
     PARTS = (
@@ -65,7 +66,11 @@ class Agent:
         device: str | torch.device = "cpu",
     ) -> None:
         self.gamma, self.tau, self.device = config.gamma, config.tau, torch.device(device)
-        self.build_networks(observation_dim, action_dim, action_low, action_high, config)
+        bounds = (action_low, action_high)
+        self.policy = policy_network(config, observation_dim, action_dim, *bounds, self.seeds).to(self.device)
+        self.critic = critic_network(config, observation_dim, action_dim, self.seeds).to(self.device)
+        if "target_critic" in self.PARTS:
+            self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(config.alpha), device=self.device, requires_grad=True)
         self.target_entropy = -float(action_dim)  # -dim(A): the hyperparameter table in the appendix of 1812.05905
         # fused: one kernel per step for all of a network's tensors, instead of a dozen per tensor;
@@ -76,19 +81,6 @@ class Agent:
         self.policy_optimizer = adam(self.policy.parameters(), betas=betas)
         self.critic_optimizer = adam(self.critic.parameters(), betas=betas)
         self.alpha_optimizer = adam([self.log_alpha])  # Adam's own betas, as in sb3-contrib's CrossQ too
-
-    def build_networks(
-        self,
-        observation_dim: int,
-        action_dim: int,
-        action_low: np.ndarray,
-        action_high: np.ndarray,
-        config: TrainConfig,
-    ) -> None:
-        """The policy, the twin critic and its target, on the agent's device."""
-        self.policy = policy_network(config, observation_dim, action_dim, action_low, action_high).to(self.device)
-        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units).to(self.device)
-        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -179,24 +171,9 @@ class Agent:
 class CrossQAgent(Agent):
     """CrossQ (Bhatt et al. 2024): SAC with batch renormalization before every linear layer of both
     networks (section 4.2), no target critic (section 4.1), Adam with beta1 0.5, a wider critic and a
-    policy step every third update (config.ALGORITHM_DEFAULTS). The losses are SAC's."""
+    policy step every third update (config.ALGORITHMS). The losses are SAC's."""
 
     PARTS = tuple(part for part in Agent.PARTS if part != "target_critic")
-
-    def build_networks(
-        self,
-        observation_dim: int,
-        action_dim: int,
-        action_low: np.ndarray,
-        action_high: np.ndarray,
-        config: TrainConfig,
-    ) -> None:
-        """The policy and the twin critic, each batch-renormalized; both rest in eval mode, on their running
-        statistics, and the updates put a network in training mode for the one pass that learns them."""
-        self.policy = policy_network(config, observation_dim, action_dim, action_low, action_high).to(self.device)
-        renorm = batch_renorm(config)
-        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, renorm).to(self.device)
-        self.critic.eval()
 
     def update_critic(self, batch: Batch) -> dict[str, torch.Tensor]:
         """SAC's critic step with the critic itself in place of its target: (s, a) and (s', a') go through
@@ -225,26 +202,32 @@ class CrossQAgent(Agent):
         pass  # there is none
 
 
-AGENTS = {"sac": Agent, "crossq": CrossQAgent}  # by --algorithm
-
-
-def batch_renorm(config: TrainConfig) -> Callable[..., BatchRenorm] | None:
-    """CrossQ's normalization layer for a width, with the run's settings; None for SAC, which has none."""
-    if config.algorithm != "crossq":
+def batch_renorm(config: TrainConfig, members: int | None = None) -> Callable[..., BatchRenorm] | None:
+    """The run's normalization layer for a width (an ensemble's `members` apart), None where its
+    --algorithm has none."""
+    if not ALGORITHMS[config.algorithm].batch_renorm:
         return None
-    return functools.partial(
-        BatchRenorm, momentum=config.renorm_momentum, eps=config.renorm_eps, warmup=config.renorm_warmup
-    )
+    momentum, eps, warmup = config.renorm_momentum, config.renorm_eps, config.renorm_warmup
+    return functools.partial(BatchRenorm, members=members, momentum=momentum, eps=eps, warmup=warmup)
 
 
 def policy_network(
-    config: TrainConfig, observation_dim: int, action_dim: int, action_low: np.ndarray, action_high: np.ndarray
+    config: TrainConfig, observation_dim: int, action_dim: int, action_low, action_high, seeds: int | None = None
 ) -> SquashedGaussianPolicy:
-    """The run's policy, untrained and in eval mode: SAC's, or CrossQ's with batch renormalization."""
-    policy = SquashedGaussianPolicy(
-        observation_dim, action_dim, config.hidden_units, action_low, action_high, batch_renorm(config)
-    )
-    return policy.eval()
+    """The run's policy, untrained and in eval mode; with `seeds`, each layer an ensemble, a member per seed.
+    Networks with batch renormalization rest in eval mode, on their running statistics, and an update puts
+    one in training mode for the one pass that learns them."""
+    linear = functools.partial(EnsembleLinear, seeds) if seeds else nn.Linear
+    widths, normalize = config.hidden_units, batch_renorm(config, seeds)
+    return SquashedGaussianPolicy(
+        observation_dim, action_dim, widths, action_low, action_high, normalize, linear
+    ).eval()
+
+
+def critic_network(config: TrainConfig, observation_dim: int, action_dim: int, seeds: int | None = None) -> TwinCritic:
+    """The run's twin critic (with `seeds`, every seed's), untrained and in eval mode."""
+    critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, batch_renorm(config), seeds=seeds or 1)
+    return critic.eval()
 
 
 @contextlib.contextmanager

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import math
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass
 
+PROGRAM = "soft-actor-critic"  # the console script that `pip install .` puts on the PATH
 MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
 MAX_NAME_BYTES = 200  # of a run or sweep name: file systems allow 255, and the sweep adds _2, logs add .log
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU, else cpu
@@ -114,6 +116,12 @@ def check_run_name(run_name: str | None, flag_name: str = "--run-name") -> None:
     _require(size <= MAX_NAME_BYTES, f"{flag_name} is {size} bytes long; a folder name has at most {MAX_NAME_BYTES}")
 
 
+def check_run_reference(run_name: str) -> None:
+    """A run to load or resume: its folder's name inside --directory, or a path to its folder (with a '/')."""
+    if "/" not in run_name:
+        check_run_name(run_name)
+
+
 def _check_seed(seed: int) -> None:
     _require(0 <= seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {seed}")
 
@@ -132,26 +140,58 @@ def flag(default=MISSING, help: str = "", **argparse_options):
 LAYER_WIDTHS = {"nargs": "+", "metavar": "N"}  # --hidden-units 256 256
 
 
-ALGORITHMS = ("sac", "crossq")
-# The defaults that --algorithm changes: a field left at None takes its algorithm's value (SAC's critic
-# None: as wide as --hidden-units). CrossQ's are
-# sb3-contrib 2.9.2's (its critic is 1024 wide; the paper's 2048 costs four times the compute), but for
-# the starting temperature, which stays at 0.2: see the README's CrossQ results.
-ALGORITHM_DEFAULTS = {
-    "sac": {
-        "learning_rate": 3e-4,
-        "start_step": 1000,
-        "critic_hidden_units": None,
-        "adam_beta1": 0.9,
-        "policy_delay": 1,
-    },
-    "crossq": {
-        "learning_rate": 1e-3,
-        "start_step": 100,
-        "critic_hidden_units": (1024, 1024),
-        "adam_beta1": 0.5,
-        "policy_delay": 3,
-    },
+@dataclass(frozen=True)
+class SameAs:
+    """A default that is another field's value: SAC's critic is as wide as --hidden-units."""
+
+    field: str
+
+    def __str__(self) -> str:
+        return flag_name(self.field)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """An --algorithm: its agent classes, named by module so that this one loads no torch; whether its
+    networks batch-renormalize; and the values it gives the fields left at None."""
+
+    agent: str  # in agent.py
+    packed_agent: str  # in packed.py: its seeds stacked
+    defaults: dict
+    batch_renorm: bool = False
+
+    def agent_class(self, *, packed: bool = False) -> type:
+        """The agent class (of packed seeds, with `packed`), imported now."""
+        module, _, name = (self.packed_agent if packed else self.agent).rpartition(".")
+        return getattr(importlib.import_module(f"soft_actor_critic.{module}"), name)
+
+
+# CrossQ's defaults are sb3-contrib 2.9.2's (its critic is 1024 wide; the paper's 2048 costs four times the
+# compute), but for the starting temperature, which stays at 0.2: see the README's CrossQ results.
+ALGORITHMS = {
+    "sac": Algorithm(
+        "agent.Agent",
+        "packed.PackedAgent",
+        {
+            "learning_rate": 3e-4,
+            "start_step": 1000,
+            "critic_hidden_units": SameAs("hidden_units"),
+            "adam_beta1": 0.9,
+            "policy_delay": 1,
+        },
+    ),
+    "crossq": Algorithm(
+        "agent.CrossQAgent",
+        "packed.PackedCrossQAgent",
+        {
+            "learning_rate": 1e-3,
+            "start_step": 100,
+            "critic_hidden_units": (1024, 1024),
+            "adam_beta1": 0.5,
+            "policy_delay": 3,
+        },
+        batch_renorm=True,
+    ),
 }
 
 
@@ -162,7 +202,7 @@ class TrainConfig:
         "sac",
         "sac (Haarnoja et al. 2019), or crossq (Bhatt et al. 2024): batch renormalization in both networks, "
         "no target critic, a policy step every --policy-delay updates",
-        choices=ALGORITHMS,
+        choices=tuple(ALGORITHMS),
     )
     hidden_units: tuple[int, ...] = flag(
         (256, 256),
@@ -208,9 +248,9 @@ class TrainConfig:
         _require(
             self.algorithm in ALGORITHMS, f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
         )
-        for name, value in ALGORITHM_DEFAULTS[self.algorithm].items():  # a None takes the algorithm's default
+        for name, value in ALGORITHMS[self.algorithm].defaults.items():  # a None takes the algorithm's default
             if getattr(self, name) is None:
-                object.__setattr__(self, name, self.hidden_units if value is None else value)
+                object.__setattr__(self, name, getattr(self, value.field) if isinstance(value, SameAs) else value)
         for name in ("hidden_units", "critic_hidden_units"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
             _check_hidden_units(getattr(self, name), flag_name(name))
@@ -234,8 +274,9 @@ class TrainConfig:
             _require(0 < value <= 1, f"{flag_name(name)} must be in (0, 1], got {value}")
         _require(0 <= self.adam_beta1 < 1, f"--adam-beta1 must be in [0, 1), got {self.adam_beta1}")
         _require(
-            self.algorithm != "crossq" or self.batch_size >= 2,
-            f"--algorithm crossq normalizes over the batch: --batch-size must be 2 or more, got {self.batch_size}",
+            not ALGORITHMS[self.algorithm].batch_renorm or self.batch_size >= 2,
+            f"--algorithm {self.algorithm} normalizes over the batch: --batch-size must be 2 or more, "
+            f"got {self.batch_size}",
         )
 
     def to_json(self) -> str:
@@ -252,7 +293,7 @@ class TrainConfig:
             if name not in changeable and value != getattr(self, name):
                 allowed = ", ".join(map(flag_name, RESUME_FLAGS))
                 raise ConfigError(
-                    f"{flag_name(name)} {_show(value)} differs from the run's {_show(getattr(self, name))}: "
+                    f"{flag_name(name)} {show(value)} differs from the run's {show(getattr(self, name))}: "
                     f"a resumed run keeps its config (only {allowed} may change)"
                 )
         return dataclasses.replace(self, **{name: flags[name] for name in changeable if name in flags})
@@ -274,7 +315,8 @@ def setting_key(config: TrainConfig) -> tuple[tuple[str, object], ...]:
     return tuple((name, value) for name, value in dataclasses.asdict(config).items() if name not in NOT_SETTINGS)
 
 
-def _show(value) -> str:
+def show(value) -> str:
+    """A value as the command line spells it: 256 256 for layer widths."""
     return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
@@ -330,8 +372,7 @@ class EvalConfig:
             object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
             _check_hidden_units(self.hidden_units)
         _require(self.run_name is not None, "--run-name is required")
-        if "/" not in self.run_name:  # else a path to the run folder
-            check_run_name(self.run_name)
+        check_run_reference(self.run_name)
         _check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
         _require(
