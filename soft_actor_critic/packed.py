@@ -14,8 +14,6 @@ seed to another, and Adam, which works element by element, steps each seed as it
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -24,16 +22,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from soft_actor_critic.agent import Agent, CrossQAgent, batch_renorm
-from soft_actor_critic.config import Interrupted, RunError, TrainConfig
+from soft_actor_critic.agent import Agent, CrossQAgent
+from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, setting_key
 from soft_actor_critic.console import progress_bar, say
-from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
+from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
-from soft_actor_critic.networks import BatchRenorm, EnsembleLinear, SquashedGaussianPolicy, TwinCritic
-from soft_actor_critic.replay_buffer import ReplayBuffer, stack
+from soft_actor_critic.networks import BatchRenorm
 from soft_actor_critic.signals import StopRequest, stop_requests
 from soft_actor_critic.train import (
-    LOG_INTERVAL,
     LoopLog,
     Training,
     evaluate_and_checkpoint,
@@ -41,6 +37,7 @@ from soft_actor_critic.train import (
     policy_steps,
     resolve_device,
     resume_hint,
+    show_recent_return,
 )
 
 
@@ -63,27 +60,6 @@ class PackedAgent(Agent):
         with torch.no_grad():  # one temperature per seed, (seeds, 1) against (seeds, batch) log-probabilities
             self.log_alpha = self.log_alpha.expand(seeds, 1).clone().requires_grad_(True)
         self.alpha_optimizer = type(self.alpha_optimizer)([self.log_alpha], **self.alpha_optimizer.defaults)
-
-    def build_networks(
-        self,
-        observation_dim: int,
-        action_dim: int,
-        action_low: np.ndarray,
-        action_high: np.ndarray,
-        config: TrainConfig,
-    ) -> None:
-        """Agent.build_networks, each layer an ensemble with a member per seed (per seed and Q-function
-        in the critic), CrossQ's batch renormalization included; pack() then gives them their weights."""
-        linear = functools.partial(EnsembleLinear, self.seeds)
-        renorm = batch_renorm(config)
-        policy_renorm = functools.partial(renorm, members=self.seeds) if renorm else None
-        self.policy = SquashedGaussianPolicy(
-            observation_dim, action_dim, config.hidden_units, action_low, action_high, policy_renorm, linear
-        )
-        self.critic = TwinCritic(observation_dim, action_dim, config.critic_hidden_units, renorm, seeds=self.seeds)
-        self.policy.to(self.device).eval(), self.critic.to(self.device).eval()  # as a single run's rest
-        if "target_critic" in self.PARTS:
-            self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
 
     @torch.inference_mode()
     def act(self, observations: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -152,9 +128,6 @@ class PackedCrossQAgent(PackedAgent, CrossQAgent):
     keeps its own statistics (a member per seed, over that seed's batch alone)."""
 
 
-PACKED_AGENTS = {"sac": PackedAgent, "crossq": PackedCrossQAgent}  # by --algorithm
-
-
 def packed_tensor(tensors: list[torch.Tensor], how: str) -> torch.Tensor:
     """The packed tensor from each seed's own, in seed order."""
     if how == "shared":
@@ -210,14 +183,15 @@ def train_packed(
     resume: list[bool],
     count_steps: Callable[[int], None] | None = None,
     *,
-    program: str = "soft-actor-critic",
+    program: str = PROGRAM,
 ) -> list[Path]:
-    """Train runs that differ only in their seed together, in this process: each in its own run folder,
-    with its own eval env, evals, best.pt and checkpoints, as train() would (run k continues from its
-    checkpoint where resume[k]; those must all stand at the same step). Returns the run folders."""
+    """Train the seeds of one setting (config.setting_key) together, in this process: each in its own run
+    folder, with its own eval env, evals, best.pt and checkpoints, as train() would (run k continues from its
+    checkpoint where resume[k]; those must all stand at the same step); how they are carried out (device,
+    checkpoints) is the first's. Returns the run folders."""
     first = configs[0]
-    if len({dataclasses.replace(config, seed=0, run_name=None) for config in configs}) > 1:
-        raise ValueError("packed runs must differ in their seed alone")
+    if len({setting_key(config) for config in configs}) > 1:
+        raise ValueError("packed runs must be seeds of one setting")
     device = resolve_device(first.device)
     with contextlib.ExitStack() as stack:
         # SAME_STEP: where an episode ends, step() returns the next one's first observation, and the
@@ -228,8 +202,9 @@ def train_packed(
         space = envs.single_action_space
         # Built first: its initial weights, replaced by pack(), draw from torch's generator, which open_run
         # then seeds (or, resuming, restores), so that the policy's noise goes on where the checkpoint stood.
-        packed = PACKED_AGENTS[first.algorithm](
-            len(configs), envs.single_observation_space.shape[0], space.shape[0], space.low, space.high, first, device
+        dims = envs.single_observation_space.shape[0], space.shape[0]
+        packed = ALGORITHMS[first.algorithm].agent_class(packed=True)(
+            len(configs), *dims, space.low, space.high, first, device
         )
         runs = [
             open_run(stack, config, env, device, resume=resumed, count_steps=count_steps)
@@ -258,7 +233,7 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
     low, high = envs.single_action_space.low, envs.single_action_space.high
     act, update = act_and_update(config, packed, [run.buffer for run in runs])
     with progress_bar(config.num_steps * len(runs), progress.step * len(runs), on_update=runs[0].count_steps) as bar:
-        logs, metrics = [LoopLog(run.writer, bar, progress.step) for run in runs], None
+        logs, metrics = [LoopLog(run.writer, bar, progress) for run in runs], None
         seeds = [run.seeds.env for run in runs] if progress.step == 0 else None
         observations, _ = envs.reset(seed=seeds)
         for step in range(progress.step + 1, config.num_steps + 1):
@@ -274,9 +249,8 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
             observations = next_observations
             for policy_step in policy_steps(config, progress, step):
                 metrics = (metrics or {}) | update(policy_step)
-            logging = step > progress.first_update_after and step % LOG_INTERVAL == 0  # LoopLog's metrics
             for seed, (run, log) in enumerate(zip(runs, logs)):
-                own = {key: value[seed] for key, value in metrics.items()} if logging else None
+                own = {key: value[seed] for key, value in metrics.items()} if log.due(step) else None
                 try:
                     log.step(step, rewards[seed], own)
                 except RunError as error:  # a NaN: which of the group's runs it was
@@ -285,20 +259,9 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
                     run.progress.episodes += 1
                     log.episode(step)
                 run.progress.step = step
+            if ended.any():
+                show_recent_return(bar, logs)
             evaluate_and_checkpoint(runs, step, stop, before=lambda: unpack_finite(packed, runs))
-
-
-def act_and_update(
-    config: TrainConfig, packed: PackedAgent, buffers: list[ReplayBuffer]
-) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[bool], dict[str, torch.Tensor]]]:
-    """train.act_and_update for packed seeds: the seeds' actions, and one update on a batch from each
-    seed's buffer, stacked; on a GPU (unless --no-cuda-graphs) each the replay of one CUDA graph."""
-    if config.cuda_graphs and packed.device.type == "cuda":
-        graphed_update = GraphedUpdate(packed, buffers, config.batch_size, config.policy_delay > 1)
-        return GraphedAct(packed, buffers[0].widths.observations, packed.seeds), graphed_update
-    return packed.act, lambda policy_step: packed.update(
-        stack([buffer.sample(config.batch_size) for buffer in buffers]), policy_step
-    )
 
 
 def unpack_finite(packed: PackedAgent, runs: list[Training]) -> None:

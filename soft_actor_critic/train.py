@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shlex
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,16 +18,16 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
-from soft_actor_critic.agent import AGENTS, Agent
+from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, restore, save_run
-from soft_actor_critic.config import Interrupted, RunError, TrainConfig
+from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig
 from soft_actor_critic.console import progress_bar, say
-from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
+from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.periodic_eval import PeriodicEval, forget_evals_after
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import create_run_dir, find_run, locked, write_train_config
-from soft_actor_critic.signals import StopRequest, stop_requests
+from soft_actor_critic.signals import StopRequest, signal_name, stop_requests
 
 LOG_INTERVAL = 250  # env steps between two points of the loss and SPS curves
 
@@ -59,7 +58,7 @@ def train(
     resume: bool = False,
     count_steps: Callable[[int], None] | None = None,
     *,
-    program: str = "soft-actor-critic",
+    program: str = PROGRAM,
 ) -> Path:
     """Train to exactly config.num_steps env steps, in a new run folder or, with `resume`, in the
     existing one from its checkpoint; returns the run folder. `count_steps(n)`, if given, hears of
@@ -129,9 +128,8 @@ def build_agent_and_buffer(
     torch.manual_seed(seeds.torch)
     observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     try:
-        agent = AGENTS[config.algorithm](
-            observation_dim, action_dim, env.action_space.low, env.action_space.high, config, device
-        )
+        bounds = env.action_space.low, env.action_space.high
+        agent = ALGORITHMS[config.algorithm].agent_class()(observation_dim, action_dim, *bounds, config, device)
     except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
         widths = " ".join(map(str, config.hidden_units))
         if config.critic_hidden_units != config.hidden_units:
@@ -158,10 +156,10 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
     """Env steps up to config.num_steps: uniform warm-up actions, then the policy's, with
     config.updates_per_step updates after each step; evals and checkpoints when they fall due."""
     config, env, buffer, progress = training.config, training.env, training.buffer, training.progress
-    act, update = act_and_update(config, env, training.agent, buffer)
+    act, update = act_and_update(config, training.agent, buffer)
     low, high = env.action_space.low, env.action_space.high
     with progress_bar(config.num_steps, progress.step, on_update=training.count_steps) as bar:
-        log, metrics = LoopLog(training.writer, bar, progress.step), None
+        log, metrics = LoopLog(training.writer, bar, progress), None
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
         observation, _ = env.reset(seed=training.seeds.env if progress.step == 0 else None)
         for step in range(progress.step + 1, config.num_steps + 1):
@@ -177,10 +175,11 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
             for policy_step in policy_steps(config, progress, step):
                 # a step without the policy's keeps the policy's metrics of the last one that had them
                 metrics = (metrics or {}) | update(policy_step)
-            log.step(step, reward, metrics if step > progress.first_update_after else None)
+            log.step(step, reward, metrics)
             if terminated or truncated:
                 progress.episodes += 1
                 log.episode(step)
+                show_recent_return(bar, [log])
                 observation, _ = env.reset()
             progress.step = step
             evaluate_and_checkpoint(training, step, stop)
@@ -193,17 +192,6 @@ def policy_steps(config: TrainConfig, progress: Progress, step: int) -> list[boo
         return []
     before = (step - progress.first_update_after - 1) * config.updates_per_step
     return [number % config.policy_delay == 0 for number in range(before + 1, before + config.updates_per_step + 1)]
-
-
-def act_and_update(
-    config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer
-) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[bool], dict[str, torch.Tensor]]]:
-    """The policy's action for one observation, and one update on a fresh batch, with a policy step or
-    without: on a GPU (unless --no-cuda-graphs) each is the replay of a CUDA graph, captured here."""
-    if config.cuda_graphs and agent.device.type == "cuda":
-        graphed_update = GraphedUpdate(agent, buffer, config.batch_size, config.policy_delay > 1)
-        return GraphedAct(agent, env.observation_space.shape[0]), graphed_update
-    return agent.act, lambda policy_step: agent.update(buffer.sample(config.batch_size), policy_step)
 
 
 def evaluate_and_checkpoint(
@@ -231,25 +219,29 @@ def evaluate_and_checkpoint(
         if checkpointing:
             run.checkpoint()
     if stopping:
-        raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}", stop.signum)
+        raise Interrupted(f"stopped by {signal_name(stop.signum)} at step {step}", stop.signum)
 
 
 class LoopLog:
-    """What the loop shows: update metrics and steps/s every LOG_INTERVAL steps, and the return and
-    length of each episode at its end, in TensorBoard; the steps and the recent return on the bar."""
+    """What the loop shows of a run: its update metrics and steps/s every LOG_INTERVAL steps, and the return
+    and length of each episode at its end, in TensorBoard; the steps on the bar."""
 
-    def __init__(self, writer: SummaryWriter, bar: tqdm, step: int) -> None:
-        self.writer, self.bar = writer, bar
+    def __init__(self, writer: SummaryWriter, bar: tqdm, progress: Progress) -> None:
+        self.writer, self.bar, self.first_update_after = writer, bar, progress.first_update_after
         self.episode_return, self.episode_length, self.recent_returns = 0.0, 0, deque(maxlen=10)
-        self.clock, self.clock_step = time.perf_counter(), step
+        self.clock, self.clock_step = time.perf_counter(), progress.step
+
+    def due(self, step: int) -> bool:
+        """Whether `step` logs the update metrics: every LOG_INTERVAL steps, once the updates have begun."""
+        return step % LOG_INTERVAL == 0 and step > self.first_update_after
 
     def step(self, step: int, reward: float, metrics: dict[str, torch.Tensor] | None) -> None:
         self.episode_return += float(reward)
         self.episode_length += 1
         self.bar.update()
+        if self.due(step):
+            log_metrics(self.writer, metrics, step)
         if step % LOG_INTERVAL == 0:
-            if metrics is not None:
-                log_metrics(self.writer, metrics, step)
             now = time.perf_counter()
             self.writer.add_scalar("time/sps", (step - self.clock_step) / (now - self.clock), step)
             self.clock, self.clock_step = now, step
@@ -259,8 +251,14 @@ class LoopLog:
         self.writer.add_scalar("episode/return", self.episode_return, step)
         self.writer.add_scalar("episode/length", self.episode_length, step)
         self.recent_returns.append(self.episode_return)
-        self.bar.set_postfix(recent_return=f"{np.mean(self.recent_returns):.1f}", refresh=False)
         self.episode_return, self.episode_length = 0.0, 0
+
+
+def show_recent_return(bar: tqdm, logs: list[LoopLog]) -> None:
+    """The mean return of a run's last 10 episodes on the bar; for packed seeds, the mean of the seeds' own."""
+    recent = [np.mean(log.recent_returns) for log in logs if log.recent_returns]
+    seeds = f" (mean of {len(recent)} seeds)" if len(logs) > 1 else ""
+    bar.set_postfix_str(f"recent return {np.mean(recent):.1f}{seeds}", refresh=False)
 
 
 def log_metrics(writer: SummaryWriter, metrics: dict[str, torch.Tensor], step: int) -> None:

@@ -115,7 +115,7 @@ def test_a_packed_groups_graphed_updates_and_actions_equal_eager_ones():
     torch.cuda.manual_seed(11)
     eager_actions = graphed.act(observations)
     torch.cuda.manual_seed(11)
-    act = GraphedAct(graphed, OBSERVATION_DIM, seeds)
+    act = GraphedAct(graphed, OBSERVATION_DIM)
     graphed_actions = act(observations)
     assert graphed_actions.shape == (seeds, ACTION_DIM)
     np.testing.assert_allclose(graphed_actions, eager_actions, rtol=1e-4, atol=1e-5)

@@ -15,10 +15,10 @@ from test_train import CounterEnv
 
 from soft_actor_critic import packed as packed_module
 from soft_actor_critic.__main__ import main
-from soft_actor_critic.agent import AGENTS, Agent
-from soft_actor_critic.config import RunError, TrainConfig
+from soft_actor_critic.agent import Agent
+from soft_actor_critic.config import ALGORITHMS, RunError, TrainConfig
 from soft_actor_critic.networks import BatchRenorm
-from soft_actor_critic.packed import PACKED_AGENTS, PackedAgent, train_packed
+from soft_actor_critic.packed import PackedAgent, train_packed
 from soft_actor_critic.replay_buffer import Batch, stack
 from soft_actor_critic.runs import read_eval_rows
 from soft_actor_critic.train import train
@@ -36,12 +36,14 @@ def single_agents(algorithm: str = "sac") -> list[Agent]:
     agents = []
     for seed in range(SEEDS):
         torch.manual_seed(seed)  # each seed's initial weights from its own stream, as its single run's
-        agents.append(AGENTS[algorithm](OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm]))
+        agents.append(ALGORITHMS[algorithm].agent_class()(OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm]))
     return agents
 
 
 def packed_agent(agents: list[Agent], algorithm: str = "sac") -> PackedAgent:
-    packed = PACKED_AGENTS[algorithm](SEEDS, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm])
+    packed = ALGORITHMS[algorithm].agent_class(packed=True)(
+        SEEDS, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm]
+    )
     packed.pack(agents)
     return packed
 
@@ -228,9 +230,9 @@ def test_no_stored_transition_crosses_an_episode_end_and_a_time_limit_bootstraps
         gym.registry.pop(env_id)
 
 
-def test_packed_runs_must_differ_in_their_seed_alone(small_config):
+def test_packed_runs_must_be_seeds_of_one_setting(small_config):
     one, other = packed_configs(small_config)
-    with pytest.raises(ValueError, match="seed alone"):
+    with pytest.raises(ValueError, match="seeds of one setting"):
         train_packed([one, dataclasses.replace(other, learning_rate=1e-3)], [False, False])
     assert not Path(small_config.directory).exists()
 

@@ -68,7 +68,17 @@ def test_resume_needs_a_run_name(capsys, tmp_path):
     assert exit_info.value.code == 2 and "--run-name" in error and error.count("\n") == 1
 
 
-@pytest.mark.parametrize("run_name", ["../run", "a" * 300])
+def test_a_run_resumes_by_the_path_to_its_folder_as_eval_takes_it(small_config, tmp_path, capsys):
+    """A sweep's run, say: --run-name runs/sweep/seed=1 finds it wherever --directory points."""
+    run_dir = train(dataclasses.replace(small_config, num_steps=150, run_name="seed=1"))
+    capsys.readouterr()
+    argv = ["train", "--resume", "--run-name", str(run_dir), "--directory", str(tmp_path / "elsewhere")]
+    assert main([*argv, "--num-steps", "200"]) == 0
+    assert read_checkpoint(run_dir)["step"] == 200
+    assert json.loads((run_dir / "config.json").read_text())["directory"] == small_config.directory
+
+
+@pytest.mark.parametrize("run_name", ["..", "a" * 300])
 def test_resume_checks_the_run_name_before_looking_for_it(run_name, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--resume", "--run-name", run_name, "--directory", str(tmp_path)])
