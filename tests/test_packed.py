@@ -284,3 +284,14 @@ def test_a_nan_in_one_seed_stops_its_group_naming_the_run_before_any_checkpoint(
         train_packed(configs, [False, False])
     steps = [read_checkpoint(Path(config.directory) / config.run_name)["step"] for config in configs]
     assert steps == [400, 400]  # the last good one for both: seed 1 did not checkpoint past seed 2
+
+
+def test_a_packed_groups_bar_shows_the_mean_of_its_seeds_recent_returns(small_config, capsys):
+    """Not the recent return of whichever seed ended an episode last: the mean over the seeds of each one's."""
+    run_dirs = train_packed(packed_configs(small_config, num_steps=600, eval_every=0), [False, False])
+    bar = capsys.readouterr().err.split("\r")[-1]
+    shown = float(bar.split("recent return ")[1].split(" (mean of 2 seeds)")[0])
+    returns = [EventAccumulator(str(run_dir)).Reload().Scalars("episode/return") for run_dir in run_dirs]
+    own = [np.mean([event.value for event in events]) for events in returns]  # 3 episodes each: all recent
+    assert len(returns[0]) == 3 and own[0] != pytest.approx(own[1], abs=0.1)
+    assert shown == pytest.approx(np.mean(own), abs=0.051)
