@@ -43,7 +43,6 @@ class Agent:
     and an Adam optimizer for each of the three; `act` picks an action, `update` takes one gradient step
     on a batch. It touches no env, file or log: train.py drives it, checkpoints.py saves it."""
 
-    seeds: int | None = None  # packed.py's agents: how many seeds' networks are stacked
     # Every part that training changes, declared once (as SB3's _get_torch_save_params): a tensor added
     # here reaches the checkpoint, the finiteness check and the CUDA-graph capture alike.
     PARTS = (
@@ -64,14 +63,17 @@ class Agent:
         action_high: np.ndarray,
         config: TrainConfig,
         device: str | torch.device = "cpu",
+        seeds: int | None = None,
     ) -> None:
-        self.gamma, self.tau, self.device = config.gamma, config.tau, torch.device(device)
+        """With `seeds`, the agents of that many seeds stacked (packed.py): one temperature each."""
+        self.gamma, self.tau, self.device, self.seeds = config.gamma, config.tau, torch.device(device), seeds
         bounds = (action_low, action_high)
         self.policy = policy_network(config, observation_dim, action_dim, *bounds, self.seeds).to(self.device)
         self.critic = critic_network(config, observation_dim, action_dim, self.seeds).to(self.device)
         if "target_critic" in self.PARTS:
             self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.log_alpha = torch.tensor(math.log(config.alpha), device=self.device, requires_grad=True)
+        shape = (seeds, 1) if seeds else ()  # (seeds, 1) against packed (seeds, batch) log-probabilities
+        self.log_alpha = torch.full(shape, math.log(config.alpha), device=self.device, requires_grad=True)
         self.target_entropy = -float(action_dim)  # -dim(A): the hyperparameter table in the appendix of 1812.05905
         # fused: one kernel per step for all of a network's tensors, instead of a dozen per tensor;
         # capturable (on a GPU): the step count lives there too, so a CUDA graph can hold the step

@@ -45,22 +45,6 @@ class PackedAgent(Agent):
     """N seeds' SAC agents as one: `act` takes (seeds, observation_dim), `update` a Batch of
     (seeds, batch, ...) tensors, and its metrics are one per seed. PackedCrossQAgent packs CrossQ's."""
 
-    def __init__(
-        self,
-        seeds: int,
-        observation_dim: int,
-        action_dim: int,
-        action_low: np.ndarray,
-        action_high: np.ndarray,
-        config: TrainConfig,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        self.seeds = seeds
-        super().__init__(observation_dim, action_dim, action_low, action_high, config, device)
-        with torch.no_grad():  # one temperature per seed, (seeds, 1) against (seeds, batch) log-probabilities
-            self.log_alpha = self.log_alpha.expand(seeds, 1).clone().requires_grad_(True)
-        self.alpha_optimizer = type(self.alpha_optimizer)([self.log_alpha], **self.alpha_optimizer.defaults)
-
     @torch.inference_mode()
     def act(self, observations: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """One action per seed for its observation: (seeds, observation_dim) -> (seeds, action_dim)."""
@@ -203,9 +187,8 @@ def train_packed(
         # Built first: its initial weights, replaced by pack(), draw from torch's generator, which open_run
         # then seeds (or, resuming, restores), so that the policy's noise goes on where the checkpoint stood.
         dims = envs.single_observation_space.shape[0], space.shape[0]
-        packed = ALGORITHMS[first.algorithm].agent_class(packed=True)(
-            len(configs), *dims, space.low, space.high, first, device
-        )
+        packed_agent = ALGORITHMS[first.algorithm].agent_class(packed=True)
+        packed = packed_agent(*dims, space.low, space.high, first, device, seeds=len(configs))
         runs = [
             open_run(stack, config, env, device, resume=resumed, count_steps=count_steps)
             for config, env, resumed in zip(configs, envs.envs, resume)

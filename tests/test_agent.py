@@ -140,7 +140,7 @@ def test_a_part_declared_once_reaches_the_checkpoint_the_finiteness_check_and_th
     assert not torch.equal(clone.extra.running_mean, torch.zeros(OBSERVATION_DIM))
 
     captured = []  # what GraphedUpdate hands the capture as the state to put back after its warm-up calls
-    monkeypatch.setattr(cuda_graphs, "capture", lambda function, state, record: (captured.extend(state()), None))
+    monkeypatch.setattr(cuda_graphs, "capture", lambda function, state: (captured.extend(state()), None))
     cuda_graphs.GraphedUpdate(agent, ReplayBuffer(10, OBSERVATION_DIM, ACTION_DIM, seed=0), batch_size=4)
     assert any(tensor is agent.extra.running_mean for tensor in captured)
 

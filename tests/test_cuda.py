@@ -95,7 +95,7 @@ def test_a_packed_groups_graphed_updates_and_actions_equal_eager_ones():
 
     def make_packed() -> PackedAgent:
         torch.manual_seed(0)
-        return PackedAgent(seeds, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIG, "cuda")
+        return PackedAgent(OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIG, "cuda", seeds=seeds)
 
     eager, graphed = make_packed(), make_packed()
     eager_buffers, graphed_buffers = ([filled_buffer(seed) for seed in range(seeds)] for _ in range(2))

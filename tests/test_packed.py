@@ -41,9 +41,8 @@ def single_agents(algorithm: str = "sac") -> list[Agent]:
 
 
 def packed_agent(agents: list[Agent], algorithm: str = "sac") -> PackedAgent:
-    packed = ALGORITHMS[algorithm].agent_class(packed=True)(
-        SEEDS, OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm]
-    )
+    packed_agent = ALGORITHMS[algorithm].agent_class(packed=True)
+    packed = packed_agent(OBSERVATION_DIM, ACTION_DIM, LOW, HIGH, CONFIGS[algorithm], seeds=SEEDS)
     packed.pack(agents)
     return packed
 
