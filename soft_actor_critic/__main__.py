@@ -194,8 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     prog = program()
     parser, commands = build_parser(prog=prog)
-    args = vars(parser.parse_args(argv))
+    args, unknown = parser.parse_known_args(argv)
+    args = vars(args)
     command = args.pop("command")
+    if unknown:  # the command's error, not the program's, as every other error of the command
+        commands[command].error(f"unrecognized arguments: {' '.join(unknown)}")
     resume = args.pop("resume", False)
     if isinstance(args.get("env_name"), str):
         args["env_name"] = renamed(args["env_name"])
@@ -211,14 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         run_command(command, config, resume=resume, argv=argv, prog=prog)
     except ConfigError as error:
         commands[command].error(str(error))  # exits 2, like every other usage error
-    except Interrupted as error:
-        print(f"{prog}: {error}", file=sys.stderr)
+    except Interrupted as error:  # every message of a command starts as its usage errors do: "<prog> train:"
+        print(f"{commands[command].prog}: {error}", file=sys.stderr)
         return 128 + error.signum
     except RunError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{commands[command].prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{commands[command].prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # whoever read the output left (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else exit's flush raises again

@@ -49,21 +49,41 @@ def say(text: str) -> None:
 
 
 class Bar(tqdm):
-    """tqdm that also tells `on_update(n)` of each update (a sweep counts the steps of all its runs)."""
+    """tqdm that also tells `on_update(n)` of each update (a sweep counts the steps of all its runs), and that
+    shows no ETA before `warmup` steps: random actions run many times faster than the updates after them."""
 
-    def __init__(self, *args, on_update: Callable[[int], None] | None = None, **kwargs) -> None:
-        self.on_update = on_update
+    WARMUP_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"  # tqdm's, but the ETA
+
+    def __init__(self, *args, on_update: Callable[[int], None] | None = None, warmup: int = 0, **kwargs) -> None:
+        self.on_update, self.warmup = on_update, warmup
         super().__init__(*args, **kwargs)
+        if self.n < warmup:
+            self.bar_format = self.WARMUP_FORMAT
+            self.set_postfix_str("warm-up: random actions, ETA once the updates begin", refresh=False)
 
     def update(self, n: int = 1):
         if self.on_update is not None:
             self.on_update(n)
-        return super().update(n)
+        shown = super().update(n)
+        if self.bar_format == self.WARMUP_FORMAT and self.n >= self.warmup:  # the rate starts afresh
+            steps, start = self.n, self.start_t
+            self.bar_format, self.postfix = None, None
+            self.reset()
+            self.n, self.last_print_n, self.start_t = steps, steps, start
+        return shown
 
 
-def progress_bar(total: int, initial: int, on_update: Callable[[int], None] | None = None) -> tqdm:
-    """Steps done, steps/s and ETA on stderr, redrawn at most once a second; `on_update(n)` hears of each update."""
+def progress_bar(total: int, initial: int, on_update: Callable[[int], None] | None = None, warmup: int = 0) -> tqdm:
+    """Steps done, steps/s and ETA on stderr, redrawn at most once a second; `on_update(n)` hears of each
+    update; no ETA before `warmup` steps."""
     stderr = ReaderMayLeave(sys.stderr)
     return Bar(
-        total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr, on_update=on_update
+        total=total,
+        initial=initial,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0,
+        file=stderr,
+        on_update=on_update,
+        warmup=warmup,
     )

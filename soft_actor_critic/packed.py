@@ -215,7 +215,9 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
     config, progress = runs[0].config, runs[0].progress  # the seeds' progress but for the episodes is the same
     low, high = envs.single_action_space.low, envs.single_action_space.high
     act, update = act_and_update(config, packed, [run.buffer for run in runs])
-    with progress_bar(config.num_steps * len(runs), progress.step * len(runs), on_update=runs[0].count_steps) as bar:
+    steps, warmup = (step * len(runs) for step in (progress.step, progress.first_update_after))  # all seeds'
+    bar = progress_bar(config.num_steps * len(runs), steps, runs[0].count_steps, warmup=warmup)
+    with bar:
         logs, metrics = [LoopLog(run.writer, bar, progress) for run in runs], None
         seeds = [run.seeds.env for run in runs] if progress.step == 0 else None
         observations, _ = envs.reset(seed=seeds)

@@ -158,7 +158,8 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
     config, env, buffer, progress = training.config, training.env, training.buffer, training.progress
     act, update = act_and_update(config, training.agent, buffer)
     low, high = env.action_space.low, env.action_space.high
-    with progress_bar(config.num_steps, progress.step, on_update=training.count_steps) as bar:
+    bar = progress_bar(config.num_steps, progress.step, training.count_steps, warmup=progress.first_update_after)
+    with bar:
         log, metrics = LoopLog(training.writer, bar, progress), None
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
         observation, _ = env.reset(seed=training.seeds.env if progress.step == 0 else None)

@@ -8,7 +8,7 @@ import torch
 from conftest import ROOT, read_checkpoint
 
 from soft_actor_critic.__main__ import build_parser, main, program
-from soft_actor_critic.config import EvalConfig, TrainConfig
+from soft_actor_critic.config import PROGRAM, EvalConfig, TrainConfig
 
 
 def parse(argv: list[str]) -> dict:
@@ -44,6 +44,7 @@ def usage_error(argv: list[str], capsys) -> str:
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
+    assert error.startswith(f"{PROGRAM} {argv[0]}: error: ")  # as a runtime error of the command starts
     return error
 
 
@@ -99,6 +100,7 @@ def runtime_error(argv: list[str], capsys) -> str:
     assert main(argv) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
+    assert error.startswith(f"{PROGRAM} {argv[0]}: error: ")  # as a usage error of the command starts
     return error
 
 

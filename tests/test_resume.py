@@ -255,6 +255,8 @@ def test_a_signal_checkpoints_and_tells_how_to_resume(tmp_path, signum):
     assert process.returncode == 128 + signum
     message = stderr.decode().strip().splitlines()[-1]
     python = Path(sys.executable).name
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"  # as a terminal's user knows it
+    assert message.startswith(f"{python} -m soft_actor_critic train: stopped by {name} at step ")
     assert "checkpoint saved; continue with: " in message
     assert message.endswith(f"{python} -m soft_actor_critic train --resume --run-name run --directory {tmp_path}")
     state = read_checkpoint(run_dir)
