@@ -6,7 +6,7 @@
 #                                                        # but study, about 8 minutes on an H200 with 16 cores)
 #
 #   info     the card, torch and CUDA
-#   suite    the whole test suite with CUDA visible (pytest -n 15, 300 s a test at most): the CUDA-graph
+#   suite    the whole test suite with CUDA visible (pytest -n 15, pytest-xdist from requirements-dev.txt): the CUDA-graph
 #            tests run, and every other test trains on the GPU where it asks for --device auto
 #   packing  16 HalfCheetah-v5 seeds packed into one process against the local-worker sweep of the
 #            same 16 (benchmarks/packing.py), and CrossQ's 16 packed
@@ -53,7 +53,7 @@ for name in $stages; do
         stage info 60 bash -c 'nvidia-smi; nproc; python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())"'
         ;;
     suite)
-        stage suite 420 python3 -m pytest -q -n 15 --timeout 300 -p no:cacheprovider tests
+        stage suite 420 python3 -m pytest -q -n 15 -p no:cacheprovider tests
         ;;
     packing)
         stage packing 300 python3 benchmarks/packing.py --env-name HalfCheetah-v5 --seeds 16 --steps 5000 --device cuda --repeats 1

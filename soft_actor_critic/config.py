@@ -360,7 +360,11 @@ class EvalConfig:
     num_episodes: int = flag(3, "episodes to roll out")
     deterministic: bool = flag(False, "act with tanh(mean) instead of sampling", action="store_true")
     render: bool = flag(False, "show the episodes in a window (needs a display)", action="store_true")
-    record: bool = flag(False, "write a GIF per episode into <run>/videos/", action="store_true")
+    record: bool = flag(
+        False,
+        "write a GIF per episode, which plays in real time, into <run>/videos/<date>_<time>/",
+        action="store_true",
+    )
     checkpoint: str = flag(
         "last",
         "last: the latest checkpoint; best: the best policy of the periodic evals",
