@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, restore, save_run
-from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig
+from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, show
 from soft_actor_critic.console import progress_bar, say
 from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
@@ -94,9 +94,13 @@ def open_run(
     eval_env = stack.enter_context(contextlib.closing(make_env(config.env_name))) if config.eval_every else None
     agent, buffer = build_agent_and_buffer(config, env, device, seeds)
     # Only now that everything is built: a run folder is never left behind by bad input.
-    run_dir = find_run(config.directory, config.run_name) if resume else new_run_dir(config)
+    if resume:
+        run_dir = find_run(config.directory, config.run_name)
+    else:
+        run_dir = create_run_dir(config.directory, config.run_name, config.env_name)
     stack.enter_context(locked(run_dir))
-    progress = continue_run(run_dir, config, env, agent, buffer) if resume else Progress.start(config, seeds)
+    progress = restore(run_dir, config, env, agent, buffer) if resume else Progress.start(config, seeds)
+    forget_evals_after(run_dir, progress.step)  # those of a run killed after its checkpoint: evaluated again
     config = dataclasses.replace(config, run_name=run_dir.name)
     write_train_config(run_dir, config)
     say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
@@ -113,10 +117,10 @@ def open_run(
 
 def resume_hint(runs: list[Training], program: str) -> str:
     """'checkpoint saved; continue with: <the command that continues them>'."""
-    names = [training.run_dir.name for training in runs]
     commands = [
-        f"{program} " + shlex.join(["train", "--resume", "--run-name", name, "--directory", runs[0].config.directory])
-        for name in names
+        f"{program} "
+        + shlex.join(["train", "--resume", "--run-name", run.run_dir.name, "--directory", run.config.directory])
+        for run in runs
     ]
     return f"checkpoint{'s' * (len(runs) > 1)} saved; continue with: " + "; ".join(commands)
 
@@ -131,25 +135,14 @@ def build_agent_and_buffer(
         bounds = env.action_space.low, env.action_space.high
         agent = ALGORITHMS[config.algorithm].agent_class()(observation_dim, action_dim, *bounds, config, device)
     except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
-        widths = " ".join(map(str, config.hidden_units))
+        widths = show(config.hidden_units)
         if config.critic_hidden_units != config.hidden_units:
-            widths += f" (critic {' '.join(map(str, config.critic_hidden_units))})"
+            widths += f" (critic {show(config.critic_hidden_units)})"
         raise RunError(f"--hidden-units {widths} does not fit in memory") from None
     try:
         return agent, ReplayBuffer(config.memory_size, observation_dim, action_dim, seeds.buffer, device)
     except (MemoryError, RuntimeError):
         raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
-
-
-def continue_run(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buffer: ReplayBuffer) -> Progress:
-    """Restore the run's checkpoint; the evals logged past it (by a run killed after it) are dropped."""
-    progress = restore(run_dir, config, env, agent, buffer)
-    forget_evals_after(run_dir, progress.step)
-    return progress
-
-
-def new_run_dir(config: TrainConfig) -> Path:
-    return create_run_dir(config.directory, config.run_name, config.env_name)
 
 
 def training_loop(training: Training, stop: StopRequest | None = None) -> None:
