@@ -6,7 +6,6 @@ import difflib
 import sys
 
 import gymnasium as gym
-import numpy as np
 
 from soft_actor_critic.config import RunError, first_line
 
@@ -16,8 +15,12 @@ GYMNASIUM_XML_DEPRECATION = "compiler attribute 'settotalmass' is deprecated"
 
 
 def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
-    """gym.make with the checks SAC needs: a flat Box observation and a bounded Box action."""
-    check_env_id(env_name)
+    """gym.make with the checks SAC needs: an id gymnasium knows (or the closest ones it does), a flat Box
+    observation and a bounded Box action."""
+    if env_name not in gym.registry:
+        matches = difflib.get_close_matches(env_name, list(gym.registry), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(matches)}?" if matches else ""
+        raise RunError(f"unknown environment {env_name!r}{hint}")
     if str(gym.spec(env_name).entry_point).startswith("gymnasium.envs.mujoco"):
         drop_gymnasium_xml_deprecation()
     try:
@@ -32,22 +35,14 @@ def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
     return env
 
 
-def check_env_id(env_name: str) -> None:
-    """A RunError for an id gymnasium does not know, with the closest ones it does."""
-    if env_name not in gym.registry:
-        matches = difflib.get_close_matches(env_name, list(gym.registry), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(matches)}?" if matches else ""
-        raise RunError(f"unknown environment {env_name!r}{hint}")
-
-
 def check_spaces(env: gym.Env) -> None:
     name = env.spec.id if env.spec else type(env).__name__
     action_space, observation_space = env.action_space, env.observation_space
     if not isinstance(action_space, gym.spaces.Box):
         raise RunError(f"{name} has a {type(action_space).__name__} action space; SAC needs a continuous Box")
-    if action_space.shape is None or len(action_space.shape) != 1:
+    if len(action_space.shape) != 1:
         raise RunError(f"{name} has actions of shape {action_space.shape}; SAC needs a flat vector")
-    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+    if not action_space.is_bounded():
         raise RunError(f"{name} has unbounded actions; SAC's tanh policy needs finite Box bounds")
     if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
         raise RunError(f"{name} has observations of type {observation_space}; this SAC needs a flat Box vector")
