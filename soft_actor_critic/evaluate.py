@@ -55,20 +55,15 @@ def load_policy(
     try:
         policy.load_state_dict(state["policy"])
     except (KeyError, TypeError, RuntimeError) as error:
-        path = run_dir / name
-        raise RunError(f"{path} does not fit the run's config: {first_line(error)}") from None
+        raise RunError(f"{run_dir / name} does not fit the run's config: {first_line(error)}") from None
     return policy, state.get("step")
 
 
-def frame_durations(num_frames: int, fps: float) -> list[int]:
-    """Milliseconds each frame shows to play at `fps` in real time. A GIF counts whole hundredths of a
-    second, so 30 fps alternates 30 and 40 ms frames: 33.3 ms on average, never faster than fps overall."""
-    ends = [round(frame * 100 / fps) * 10 for frame in range(num_frames + 1)]  # each frame's start, in 10 ms
-    return [max(end - start, 10) for start, end in itertools.pairwise(ends)]
-
-
 def write_gif(frames: list[Image.Image], path: Path, fps: float) -> None:
-    durations = frame_durations(len(frames), fps)
+    """The frames as a looping GIF that plays at `fps` in real time. A GIF counts whole hundredths of a
+    second, so 30 fps alternates 30 and 40 ms frames: 33.3 ms on average, never faster than fps overall."""
+    starts = [round(frame * 100 / fps) * 10 for frame in range(len(frames) + 1)]  # each frame's start, in ms
+    durations = [max(end - start, 10) for start, end in itertools.pairwise(starts)]
     try:
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     except OSError as error:
