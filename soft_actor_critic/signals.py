@@ -42,10 +42,8 @@ def stop_requests(
         elif signum == signal.SIGINT and second_interrupt_aborts:
             raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} if on_main_thread else {}
     for signum, handler in previous.items():
         if handler != signal.SIG_IGN:
             signal.signal(signum, handle)
