@@ -67,10 +67,8 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The filled rows of each field and the write position as numpy arrays, for np.savez."""
-        rows = self.fields(self.transitions[: self.size].cpu())
-        return {name: column.numpy() for name, column in zip(Batch._fields, rows)} | {
-            "position": np.array(self.position)
-        }
+        columns = self.fields(self.transitions[: self.size].cpu())._asdict()
+        return {name: column.numpy() for name, column in columns.items()} | {"position": np.array(self.position)}
 
     def load_state_dict(self, state) -> None:
         """Restore what state_dict returned; a ValueError if it doesn't fit this buffer."""
