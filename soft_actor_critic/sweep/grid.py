@@ -27,20 +27,17 @@ def expand(grid: dict, sweep_dir: Path) -> list[TrainConfig]:
     runs = []
     for combination in itertools.product(*values):
         settings = dict(zip(names, combination))
-        parts = [
-            f"{flag_name(name).removeprefix('--')}={name_part(settings[name])}"
-            for name in varying
-            if name != "env_name"
-        ]
+        parts = [setting_part(name, settings[name]) for name in varying if name != "env_name"]
         env = settings["env_name"].replace("/", "-")
         run_name = "_".join([env] * ("env_name" in varying or not parts) + parts)
         runs.append(TrainConfig(**settings, directory=str(sweep_dir), run_name=run_name))
     return runs
 
 
-def name_part(value) -> str:
-    """A setting's value as it appears in a run's name: 256,256 for layer widths."""
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+def setting_part(name: str, value) -> str:
+    """A setting as it appears in a run's name: learning-rate=0.001, hidden-units=256,256."""
+    value = ",".join(map(str, value)) if isinstance(value, tuple) else value
+    return f"{flag_name(name).removeprefix('--')}={value}"
 
 
 def saved_grid(path: Path) -> dict:

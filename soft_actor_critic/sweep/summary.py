@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from soft_actor_critic.config import TrainConfig, flag_name, setting_key
+from soft_actor_critic.config import TrainConfig, setting_key
 from soft_actor_critic.runs import read_eval_rows, write_atomically
-from soft_actor_critic.sweep.grid import name_part
+from soft_actor_critic.sweep.grid import setting_part
 from soft_actor_critic.sweep.task import WALL_TIMES_FILE, read_wall_times
 
 SUMMARY_FILE = "summary.csv"
@@ -21,14 +21,11 @@ SUMMARY_COLUMNS = ("setting", "seeds", "of", "mean", "std", "iqm", "iqm_low", "i
 def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
     """Print the summary table, one row a setting (its seeds together), and write it to summary.csv."""
     times = read_wall_times(sweep_dir / WALL_TIMES_FILE)
-    settings: dict[tuple, list[TrainConfig]] = {}
-    for run in runs:
-        settings.setdefault(setting_key(run), []).append(run)
-    names = setting_names(runs)
     rows = []
-    for key, members in settings.items():
+    for key, name in setting_names(runs).items():
+        members = [run for run in runs if setting_key(run) == key]
         finals = np.array([value for value in map(final_eval, members) if value is not None])
-        row = {"setting": names[key], "seeds": len(finals), "of": len(members), "evals": members[0].eval_every > 0}
+        row = {"setting": name, "seeds": len(finals), "of": len(members), "evals": members[0].eval_every > 0}
         if len(finals):
             iqm, low, high = iqm_with_interval(finals)
             row |= {"mean": finals.mean(), "std": finals.std(), "iqm": iqm, "iqm_low": low, "iqm_high": high}
@@ -54,7 +51,7 @@ def setting_names(runs: list[TrainConfig], separator: str = "_") -> dict[tuple, 
     named = differing(settings)
     return {
         key: separator.join(
-            f"{flag_name(name).removeprefix('--')}={name_part(setting[name])}".removeprefix("env-name=")
+            setting_part(name, setting[name]).removeprefix("env-name=")
             for name in named
             if name not in follow or setting[name] != defaults[key][name]
         )
