@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure, SubFigure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from soft_actor_critic import console
 from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, first_line, setting_key
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
 from soft_actor_critic.sweep.grid import MANIFEST_FILE
@@ -124,7 +125,7 @@ def label(setting: str, runs: list[RunCurves]) -> str:
     if len(runs) == 1:
         return runs[0].path.name
     seeds = len({run.config.seed for run in runs})
-    count = f"{seeds} seed{'s' * (seeds > 1)}" + (f" ({len(runs)} runs)" if len(runs) > seeds else "")
+    count = console.count(seeds, "seed") + (f" ({len(runs)} runs)" if len(runs) > seeds else "")
     return textwrap.fill(f"{setting}, {count}", LABEL_WIDTH, break_on_hyphens=False)  # a wide legend squeezes the panel
 
 
@@ -191,5 +192,5 @@ def plot(config: PlotConfig) -> Path:
         figure.savefig(output, dpi=100)
     except OSError as error:
         raise RunError(f"cannot write {output}: {error.strerror or first_line(error)}") from None
-    print(f"wrote {output} ({len(runs)} run{'s' * (len(runs) > 1)})")
+    print(f"wrote {output} ({console.count(len(runs), 'run')})")
     return output
