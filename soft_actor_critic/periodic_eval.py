@@ -15,7 +15,7 @@ from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import RunError, first_line
 from soft_actor_critic.console import say
 from soft_actor_critic.evaluate import deterministic_returns
-from soft_actor_critic.runs import BEST_FILE, load_checkpoint, read_eval_rows, save_best, write_eval_rows
+from soft_actor_critic.runs import BEST_FILE, EvalRow, load_checkpoint, read_eval_rows, save_best, write_eval_rows
 
 
 class PeriodicEval:
@@ -41,7 +41,7 @@ class PeriodicEval:
         mean, std = float(np.mean(returns)), float(np.std(returns))
         self.writer.add_scalar("eval/return", mean, step)
         self.writer.add_scalar("eval/return_std", std, step)
-        self.rows.append({"step": step, "return_mean": mean, "return_std": std, "episodes": len(returns)})
+        self.rows.append(EvalRow(step=step, return_mean=mean, return_std=std, episodes=len(returns)))
         write_eval_rows(self.run_dir, self.rows)
         best = mean > self.best_return
         if best:
@@ -62,20 +62,18 @@ def best_eval_return(run_dir: Path, step: int) -> float:
     """The eval return best.pt must beat to be replaced. A best.pt from past the checkpoint (written by a
     run killed after it) is kept: it is a policy that really scored that return; one that cannot be read
     is replaced by the next eval."""
-    if not (run_dir / BEST_FILE).is_file():
+    path = run_dir / BEST_FILE
+    if not path.is_file():
         return -math.inf
     try:
         best = load_checkpoint(run_dir, BEST_FILE)
         best_step, best_return = int(best["step"]), float(best["eval_return"])
     except (RunError, KeyError, TypeError, ValueError) as error:
-        print(
-            f"note: {run_dir / BEST_FILE} cannot be read ({first_line(error)}); the next eval replaces it",
-            file=sys.stderr,
-        )
+        print(f"note: {path} cannot be read ({first_line(error)}); the next eval replaces it", file=sys.stderr)
         return -math.inf
     if best_step > step:
         print(
-            f"note: {run_dir / BEST_FILE} is the policy of step {best_step}, past the checkpoint; "
+            f"note: {path} is the policy of step {best_step}, past the checkpoint; "
             f"it stays until an eval beats its return of {best_return:.1f}",
             file=sys.stderr,
         )

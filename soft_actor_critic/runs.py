@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict, get_type_hints
 
 import numpy as np
 import torch
@@ -27,12 +27,24 @@ from soft_actor_critic.replay_buffer import ReplayBuffer
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = CHECKPOINT_FILES["last"]
+STEP_FILE = "checkpoint_step.json"  # checkpoint.pt's step, for a sweep to read without loading the checkpoint
 BUFFER_FILE = "replay_buffer-{step:09d}.npz"  # named by step: checkpoint.pt names the one that goes with it
 BUFFER_FILE_PATTERN = re.compile(r"replay_buffer-\d{9}\.npz(\.tmp)?")  # what save_checkpoint may remove
 LOCK_FILE = ".lock"
 BEST_FILE = CHECKPOINT_FILES["best"]  # the policy of the best periodic eval so far
 EVAL_FILE = "eval.csv"  # one row per periodic eval
-EVAL_COLUMNS = ("step", "return_mean", "return_std", "episodes")
+
+
+class EvalRow(TypedDict):
+    """A row of eval.csv, one periodic eval: the file's columns, in order, and their types."""
+
+    step: int
+    return_mean: float
+    return_std: float
+    episodes: int
+
+
+EVAL_TYPES = get_type_hints(EvalRow)
 
 
 def timestamp() -> str:
@@ -151,16 +163,38 @@ def save_checkpoint(run_dir: Path, state: dict, buffer_state: dict | None = None
     """checkpoint.pt, and the replay buffer beside it, so that a kill at any instant leaves a matching pair.
 
     The buffer goes first, into a file named by its step; then checkpoint.pt, which names that file,
-    replaces the old checkpoint in one rename; only then are older buffer files removed.
+    replaces the old checkpoint in one rename; then checkpoint_step.json, its step and which checkpoint.pt
+    it belongs to (a kill before it leaves the previous one's, which checkpoint_step ignores); only then
+    are older buffer files removed.
     """
     buffer_file = None
     if buffer_state is not None:
         buffer_file = BUFFER_FILE.format(step=state["step"])
         write_atomically(run_dir / buffer_file, lambda file: np.savez(file, **buffer_state))
     write_atomically(run_dir / CHECKPOINT_FILE, lambda file: torch.save(state | {"buffer_file": buffer_file}, file))
+    step = json.dumps([int(state["step"]), *file_identity(run_dir / CHECKPOINT_FILE)])  # [step, *identity]
+    write_atomically(run_dir / STEP_FILE, lambda file: file.write(step.encode()))
     for path in run_dir.iterdir():
         if BUFFER_FILE_PATTERN.fullmatch(path.name) and path.name != buffer_file:
             path.unlink()
+
+
+def file_identity(path: Path) -> list[int]:
+    """What tells a file from the one that replaced it: its inode (a rename brings the new file's), its
+    modification time and its size."""
+    status = path.stat()
+    return [status.st_ino, status.st_mtime_ns, status.st_size]
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the run's checkpoint.pt; None if it has none. Read from checkpoint_step.json where that
+    belongs to this very checkpoint.pt; else (a run from before that file, or killed between the two
+    writes) from the checkpoint itself."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        step, *identity = json.loads((run_dir / STEP_FILE).read_text())
+        if identity == file_identity(run_dir / CHECKPOINT_FILE):
+            return int(step)
+    return int(load_checkpoint(run_dir)["step"]) if (run_dir / CHECKPOINT_FILE).is_file() else None
 
 
 def load_buffer(run_dir: Path, buffer_file: str, buffer: ReplayBuffer) -> None:
@@ -197,30 +231,22 @@ def save_best(run_dir: Path, state: dict) -> None:
     write_atomically(run_dir / BEST_FILE, lambda file: torch.save(state, file))
 
 
-def read_eval_rows(run_dir: Path) -> list[dict]:
+def read_eval_rows(run_dir: Path) -> list[EvalRow]:
     """The rows of the run's eval.csv as numbers ([] if it has none); a damaged file is a RunError."""
     path = run_dir / EVAL_FILE
     if not path.is_file():
         return []
     try:
         with open(path, newline="") as file:
-            return [
-                {
-                    "step": int(row["step"]),
-                    "return_mean": float(row["return_mean"]),
-                    "return_std": float(row["return_std"]),
-                    "episodes": int(row["episodes"]),
-                }
-                for row in csv.DictReader(file)
-            ]
+            return [{name: kind(row[name]) for name, kind in EVAL_TYPES.items()} for row in csv.DictReader(file)]
     except (OSError, KeyError, TypeError, ValueError, csv.Error) as error:
         raise RunError(f"{path} is not a valid eval log: {first_line(error)}") from None
 
 
-def write_eval_rows(run_dir: Path, rows: list[dict]) -> None:
+def write_eval_rows(run_dir: Path, rows: list[EvalRow]) -> None:
     """Replace eval.csv with `rows`, atomically."""
     text = io.StringIO()
-    writer = csv.DictWriter(text, EVAL_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(text, list(EVAL_TYPES), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_atomically(run_dir / EVAL_FILE, lambda file: file.write(text.getvalue().encode()))

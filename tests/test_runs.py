@@ -4,14 +4,17 @@ import errno
 import os
 
 import pytest
+import torch
 
 from soft_actor_critic.config import RunError, TrainConfig
 from soft_actor_critic.runs import (
+    checkpoint_step,
     create_run_dir,
     find_run,
     load_train_config,
     locked,
     read_eval_rows,
+    save_checkpoint,
     write_atomically,
     write_eval_rows,
     write_train_config,
@@ -81,3 +84,14 @@ def test_eval_rows_round_trip_and_a_damaged_file_is_an_error(tmp_path):
     (tmp_path / "eval.csv").write_text("step,return_mean\nten,1\n")
     with pytest.raises(RunError, match="eval.csv is not a valid eval log"):
         read_eval_rows(tmp_path)
+
+
+def test_the_checkpoint_step_is_read_beside_it_but_never_from_another_checkpoint(tmp_path, monkeypatch):
+    loaded, load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda path, **options: loaded.append(path) or load(path, **options))
+    assert checkpoint_step(tmp_path) is None
+    save_checkpoint(tmp_path, {"step": 100})
+    assert checkpoint_step(tmp_path) == 100 and loaded == []
+    # killed after the new checkpoint.pt but before its step: what is beside it is the previous one's
+    write_atomically(tmp_path / "checkpoint.pt", lambda file: torch.save({"step": 200}, file))
+    assert checkpoint_step(tmp_path) == 200 and len(loaded) == 1
