@@ -8,11 +8,12 @@ free of torch and gymnasium: `--help` and argument errors answer without importi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass
 
 PROGRAM = "soft-actor-critic"  # the console script that `pip install .` puts on the PATH
@@ -48,6 +49,15 @@ def first_line(error: BaseException) -> str:
     """An exception as one line of text, for a one-line error message."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def reported(message: str, *errors: type[BaseException]) -> Iterator[None]:
+    """Any of `errors` raised inside becomes a one-line RunError: '<message>: <what went wrong>'."""
+    try:
+        yield
+    except errors as error:
+        raise RunError(f"{message}: {getattr(error, 'strerror', None) or first_line(error)}") from None
 
 
 def flag_name(field_name: str) -> str:

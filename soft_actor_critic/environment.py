@@ -7,7 +7,7 @@ import sys
 
 import gymnasium as gym
 
-from soft_actor_critic.config import RunError, first_line
+from soft_actor_critic.config import RunError, reported
 
 # MuJoCo 4 warns, on every make of gymnasium 1.4's MuJoCo tasks, that their XML uses a deprecated
 # attribute. Only gymnasium can change that, so that one warning is dropped; any other still prints.
@@ -23,10 +23,8 @@ def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
         raise RunError(f"unknown environment {env_name!r}{hint}")
     if str(gym.spec(env_name).entry_point).startswith("gymnasium.envs.mujoco"):
         drop_gymnasium_xml_deprecation()
-    try:
+    with reported(f"cannot make {env_name}", Exception):  # the env's own constructor may raise anything
         env = gym.make(env_name, render_mode=render_mode)
-    except Exception as error:  # the env's own constructor may raise anything: report it, in one line
-        raise RunError(f"cannot make {env_name}: {first_line(error)}") from None
     try:
         check_spaces(env)
     except RunError:

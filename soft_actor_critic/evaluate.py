@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from soft_actor_critic.agent import policy_network
-from soft_actor_critic.config import CHECKPOINT_FILES, ConfigError, EvalConfig, RunError, TrainConfig, first_line
+from soft_actor_critic.config import CHECKPOINT_FILES, ConfigError, EvalConfig, RunError, TrainConfig, reported
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import SquashedGaussianPolicy
 from soft_actor_critic.runs import (
@@ -36,10 +36,8 @@ def has_display() -> bool:
 
 def create_video_dir(run_dir: Path) -> Path:
     """A new folder for this eval's GIFs, <run>/videos/<date>_<time>: earlier recordings stay."""
-    try:
+    with reported(f"cannot create a folder for GIFs in {run_dir / 'videos'}", OSError):
         return create_unique_dir(run_dir / "videos", timestamp())
-    except OSError as error:
-        raise RunError(f"cannot create a folder for GIFs in {run_dir / 'videos'}: {first_line(error)}") from None
 
 
 def load_policy(
@@ -52,10 +50,8 @@ def load_policy(
         config, env.observation_space.shape[0], action_space.shape[0], action_space.low, action_space.high
     )
     state = load_checkpoint(run_dir, name)
-    try:
+    with reported(f"{run_dir / name} does not fit the run's config", KeyError, TypeError, RuntimeError):
         policy.load_state_dict(state["policy"])
-    except (KeyError, TypeError, RuntimeError) as error:
-        raise RunError(f"{run_dir / name} does not fit the run's config: {first_line(error)}") from None
     return policy, state.get("step")
 
 
@@ -64,18 +60,15 @@ def write_gif(frames: list[Image.Image], path: Path, fps: float) -> None:
     second, so 30 fps alternates 30 and 40 ms frames: 33.3 ms on average, never faster than fps overall."""
     starts = [round(frame * 100 / fps) * 10 for frame in range(len(frames) + 1)]  # each frame's start, in ms
     durations = [max(end - start, 10) for start, end in itertools.pairwise(starts)]
-    try:
+    with reported(f"cannot write {path}", OSError):
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
-    except OSError as error:
-        raise RunError(f"cannot write {path}: {error.strerror or first_line(error)}") from None
 
 
 def render_frame(env: gym.Env) -> Image.Image:
     """The env's current frame, palette-quantized (1 byte a pixel) while the episode's frames are held."""
-    try:
+    # each renderer (pygame, MuJoCo's GL backends) fails its own way
+    with reported(f"cannot render {env.spec.id if env.spec else env}", Exception):
         return Image.fromarray(env.render()).quantize(256)
-    except Exception as error:  # each renderer (pygame, MuJoCo's GL backends) fails its own way
-        raise RunError(f"cannot render {env.spec.id if env.spec else env}: {first_line(error)}") from None
 
 
 def rollout(

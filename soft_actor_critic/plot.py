@@ -19,7 +19,7 @@ from matplotlib.figure import Figure, SubFigure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic import console
-from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, first_line, setting_key
+from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, reported, setting_key
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
 from soft_actor_critic.sweep.grid import MANIFEST_FILE
 from soft_actor_critic.sweep.summary import setting_names
@@ -61,10 +61,8 @@ def runs_in(path: Path, name: str, levels: int) -> tuple[list[Path], list[Path]]
         return [path], []
     if not levels or not path.is_dir():
         return [], []
-    try:
+    with reported(f"cannot read {name}", OSError):
         inside = sorted(child for child in path.iterdir() if child.is_dir() and not child.name.startswith("."))
-    except OSError as error:
-        raise RunError(f"cannot read {name}: {error.strerror or first_line(error)}") from None
     if (path / MANIFEST_FILE).is_file():  # a sweep: its logs are not runs
         inside = [child for child in inside if child.name != LOG_FOLDER]
     found, skipped = [], []
@@ -80,11 +78,9 @@ def scalars(path: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
     # A resumed run's purge of what came after its checkpoint is expected: tensorboard need not warn of it.
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
     events = EventAccumulator(str(path), size_guidance={"scalars": 0})  # 0: keep every point
-    try:
+    with reported(f"cannot read the TensorBoard events in {path}", Exception):  # of many types, if damaged
         events.Reload()
         points = events.Scalars(tag) if tag in events.Tags()["scalars"] else []
-    except Exception as error:  # tensorboard raises many types for a damaged event file
-        raise RunError(f"cannot read the TensorBoard events in {path}: {first_line(error)}") from None
     return np.array([point.step for point in points]), np.array([point.value for point in points])
 
 
@@ -188,9 +184,7 @@ def plot(config: PlotConfig) -> Path:
     for row, (env_name, groups) in zip(figure.subfigures(len(grouped), 1, squeeze=False).flat, grouped.items()):
         draw_env(row, env_name, groups, config.smooth)
     output = Path(config.output) if config.output else default_output(Path(config.runs[0]))
-    try:
+    with reported(f"cannot write {output}", OSError):
         figure.savefig(output, dpi=100)
-    except OSError as error:
-        raise RunError(f"cannot write {output}: {error.strerror or first_line(error)}") from None
     print(f"wrote {output} ({console.count(len(runs), 'run')})")
     return output

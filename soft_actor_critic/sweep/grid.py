@@ -9,7 +9,15 @@ import itertools
 import json
 from pathlib import Path
 
-from soft_actor_critic.config import EXECUTION_SETTINGS, ConfigError, RunError, TrainConfig, first_line, flag_name
+from soft_actor_critic.config import (
+    EXECUTION_SETTINGS,
+    ConfigError,
+    RunError,
+    TrainConfig,
+    first_line,
+    flag_name,
+    reported,
+)
 from soft_actor_critic.runs import write_atomically
 
 MANIFEST_FILE = "sweep.json"
@@ -87,8 +95,6 @@ def write_manifest(sweep_dir: Path, grid: dict) -> None:
         raise RunError(f"{sweep_dir} is a file, not a sweep: choose another --sweep-name")
     elif sweep_dir.exists() and any(sweep_dir.iterdir()):
         raise RunError(f"{sweep_dir} exists and is not a sweep (no {MANIFEST_FILE}): choose another --sweep-name")
-    try:
+    with reported(f"cannot create the sweep folder {sweep_dir}", OSError):
         sweep_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(f"cannot create the sweep folder {sweep_dir}: {error.strerror}") from None
     write_atomically(path, lambda file: file.write((json.dumps({"grid": manifest}, indent=2) + "\n").encode()))
