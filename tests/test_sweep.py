@@ -3,6 +3,7 @@ worker, Ctrl-C, and the Ray backend on a local Ray instance."""
 
 import contextlib
 import csv
+import dataclasses
 import fcntl
 import json
 import os
@@ -15,9 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import ROOT, checkpoint_step, logged_steps, wait_for
 
 from soft_actor_critic.__main__ import main
+from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.sweep.task import packed_groups
 
 TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "8,8", "--batch-size", "16", "--memory-size", "500"]
 TINY += ["--start-step", "100", "--num-steps", "150", "--eval-every", "150", "--eval-episodes", "1", "--device", "cpu"]
@@ -41,7 +45,8 @@ def test_a_grid_of_runs_named_by_their_settings_with_a_manifest_and_a_summary(tm
     for name in names:
         config = json.loads((sweep_dir / name / "config.json").read_text())
         assert f"learning-rate={config['learning_rate']}_seed={config['seed']}" == name
-        assert checkpoint_step(sweep_dir / name) == 150 and (sweep_dir / "logs" / f"{name}.log").is_file()
+        assert checkpoint_step(sweep_dir / name) == 150
+        assert b"\r" not in (sweep_dir / "logs" / f"{name}.log").read_bytes()  # no progress bar's redraws
     grid = json.loads((sweep_dir / "sweep.json").read_text())["grid"]
     assert grid["seed"] == [1, 2] and grid["learning_rate"] == [0.001, 0.003] and grid["hidden_units"] == [[8, 8]]
     rows = summary(sweep_dir)
@@ -145,7 +150,8 @@ def test_the_command_that_continues_a_sweep_is_the_one_main_was_given(tmp_path, 
     error = capsys.readouterr().err.strip().splitlines()[-1]
     program = f"{Path(sys.executable).name} soft_actor_critic"
     assert error == (
-        f"{program}: error: 1 of 1 runs did not finish; the same command continues them: {program} {shlex.join(argv)}"
+        f"{program} sweep: error: 1 of 1 runs did not finish; the same command continues them: "
+        f"{program} {shlex.join(argv)}"
     )
 
 
@@ -232,6 +238,7 @@ def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_swe
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
     message = stderr.decode().strip().splitlines()[-1]
+    assert ": Ctrl-C: the running runs checkpointed; continue with: " in message
     assert f"continue with: {Path(sys.executable).name} -m soft_actor_critic sweep --sweep-name study" in message
     started = [path for path in (tmp_path / "study").iterdir() if (path / "checkpoint.pt").is_file()]
     assert started and all(0 < checkpoint_step(run) < 3000 for run in started)
@@ -248,12 +255,19 @@ def test_each_worker_starts_with_its_share_of_threads_in_its_environment(start_s
 
 
 def test_ctrl_c_while_the_workers_start_is_an_interruption_not_an_error(start_sweep, tmp_path):
+    """A terminal's Ctrl-C reaches the sweep's whole process group, workers still importing torch included:
+    from its start, a worker holds SIGINT blocked, then ignores it. (Whether a worker that does not shows a
+    KeyboardInterrupt is a race with the sweep's SIGTERM, hence the look at its signal masks.)"""
     process = start_sweep(tmp_path, "--seed", "1", "2", "--workers", "2")
     wait_for(lambda: len(workers(process.pid)) == 2)  # spawned, still importing torch
-    os.kill(process.pid, signal.SIGINT)
+    for pid in workers(process.pid):
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        assert (int(status["SigBlk"], 16) | int(status["SigIgn"], 16)) & 1 << (signal.SIGINT - 1)
+    os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "continue with:" in stderr.decode()
-    assert "stopped on an error" not in stdout.decode()
+    assert "Traceback" not in stderr.decode() and "stopped on an error" not in stdout.decode()
+    assert sorted(json.loads((tmp_path / "study" / "wall_times.json").read_text())) == ["seed=1", "seed=2"]
 
 
 def test_ray_backend_on_a_local_instance_counts_every_step(tmp_path, capsys):
@@ -263,6 +277,22 @@ def test_ray_backend_on_a_local_instance_counts_every_step(tmp_path, capsys):
         assert checkpoint_step(tmp_path / "study" / f"seed={seed}") == 150
     assert "300/300" in capsys.readouterr().err  # the bar's last count: every step, not only whole hundreds
     assert [row["seeds"] for row in summary(tmp_path / "study")] == ["2"]
+
+
+def test_ctrl_c_on_ray_cancels_each_task_once_and_every_run_checkpoints_where_it_stopped(start_sweep, tmp_path):
+    """Ray's cancel reaches a running task's train as a Ctrl-C, and a second one would abort the checkpoint
+    that the first asked for. With --checkpoint-every 0 only a stop writes a checkpoint; networks 2048 wide
+    make the stop's last step and checkpoint take longer than the second a cancel sent every second took."""
+    pytest.importorskip("ray")
+    flags = ["--ray-address", "local", "--checkpoint-every", "0", "--eval-every", "100", "--hidden-units", "2048,2048"]
+    process = start_sweep(tmp_path, "--seed", "1", "2", *flags)
+    runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
+    wait_for(lambda: all((run / "eval.csv").is_file() for run in runs))  # both in their training loops
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "continue with:" in stderr.decode()
+    assert all((run / "checkpoint.pt").is_file() and 100 <= checkpoint_step(run) < 3000 for run in runs)
+    assert sorted(json.loads((tmp_path / "study" / "wall_times.json").read_text())) == ["seed=1", "seed=2"]
 
 
 @pytest.mark.parametrize(
@@ -315,6 +345,7 @@ def test_a_packed_group_is_one_ray_task_and_crossq_packs_too(tmp_path, capsys):
     assert all(checkpoint_step(study / name) == 150 for name in names)
     assert sorted(path.name for path in (study / "logs").iterdir()) == sorted(f"{names[i]}.log" for i in (0, 2))
     assert "packed in one process" in (study / "logs" / f"{names[2]}.log").read_text()
+    assert b"\r" not in (study / "logs" / f"{names[2]}.log").read_bytes()  # no progress bar's redraws
     assert sorted(json.loads((study / "wall_times.json").read_text())) == sorted(names)
     assert "600/600" in capsys.readouterr().err
 
@@ -345,3 +376,31 @@ def test_a_sweep_whose_manifest_an_older_version_wrote_continues(tmp_path, capsy
     capsys.readouterr()
     assert main(argv) == 0 and "1 run, 1 finished already" in capsys.readouterr().out
     assert main(sweep(tmp_path, "--seed", "1", "--learning-rate", "0.001")) == 1  # another grid is still refused
+
+
+def test_a_sweep_reads_the_steps_of_its_runs_without_loading_their_checkpoints(tmp_path, capsys, monkeypatch):
+    argv = sweep(tmp_path, "--seed", "1", "2", "--seeds-per-process", "2")
+    assert main(argv) == 0
+    loaded, load = [], torch.load
+    monkeypatch.setattr(
+        torch, "load", lambda path, **options: loaded.append(Path(path).parent.name) or load(path, **options)
+    )
+    capsys.readouterr()
+    assert main(argv) == 0 and "2 runs, 2 finished already" in capsys.readouterr().out
+    assert loaded == []
+    for seed in (1, 2):  # as a run from before checkpoint_step.json: its checkpoint is loaded, once
+        (tmp_path / "study" / f"seed={seed}" / "checkpoint_step.json").unlink()
+    assert main(argv) == 0 and "2 runs, 2 finished already" in capsys.readouterr().out
+    assert sorted(loaded) == ["seed=1", "seed=2"]
+
+
+def test_only_seeds_of_one_setting_carried_out_alike_at_one_step_are_packed():
+    run = TrainConfig(env_name="Pendulum-v1", directory="runs")
+    runs = {
+        dataclasses.replace(run, seed=1, run_name="a"): 500,
+        dataclasses.replace(run, seed=2, run_name="b", checkpoint_every=100): 500,  # carried out otherwise
+        dataclasses.replace(run, seed=3, run_name="c"): 1000,  # at another step
+        dataclasses.replace(run, seed=4, run_name="d", learning_rate=1e-3): 500,  # another setting
+        dataclasses.replace(run, seed=5, run_name="e"): 500,
+    }
+    assert [[run.run_name for run in group] for group in packed_groups(runs, 4)] == [["a", "e"], ["b"], ["c"], ["d"]]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from soft_actor_critic import console
 from soft_actor_critic.config import SweepConfig
+from soft_actor_critic.runs import checkpoint_step
 from soft_actor_critic.sweep.grid import expand, read_manifest, write_manifest
 from soft_actor_critic.sweep.summary import summarize
-from soft_actor_critic.sweep.task import checkpoint_step
+from soft_actor_critic.sweep.task import packed_groups
 
 
 def sweep(config: SweepConfig, grid: dict, command: str) -> None:
@@ -37,8 +38,8 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
 
         check_ray(config.ray_address)
     write_manifest(sweep_dir, grid)
-    done = [min(checkpoint_step(run) or 0, run.num_steps) for run in runs]  # each checkpoint read once
-    todo = [run for run, steps in zip(runs, done) if steps < run.num_steps]
+    steps = {run: checkpoint_step(Path(run.directory) / run.run_name) for run in runs}  # each read once, cheaply
+    todo = {run: step for run, step in steps.items() if (step or 0) < run.num_steps}
     console.say(f"sweep {sweep_dir}: {console.count(len(runs), 'run')}, {len(runs) - len(todo)} finished already")
     if todo:
         start = time.perf_counter()
@@ -46,7 +47,8 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
             from soft_actor_critic.sweep.on_ray import train_on_ray as train_runs
         else:
             from soft_actor_critic.sweep.local import train_locally as train_runs
-        total = sum(run.num_steps for run in runs)
-        train_runs(todo, config, sweep_dir, total=total, done=sum(done), command=command)
+        done = sum(min(step or 0, run.num_steps) for run, step in steps.items())
+        groups = packed_groups(todo, config.seeds_per_process)
+        train_runs(groups, config, sweep_dir, total=sum(run.num_steps for run in runs), done=done, command=command)
         console.say(f"sweep {sweep_dir}: trained in {(time.perf_counter() - start) / 60:.1f} min")
     summarize(sweep_dir, runs)

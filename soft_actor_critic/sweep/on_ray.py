@@ -10,37 +10,27 @@ from pathlib import Path
 from soft_actor_critic import console
 from soft_actor_critic.config import RunError, SweepConfig, TrainConfig, first_line
 from soft_actor_critic.signals import StopRequest, stop_requests
-from soft_actor_critic.sweep.task import packed_groups, raise_unless_finished, record_outcome, train_in_sweep
+from soft_actor_critic.sweep.task import raise_unless_finished, record_outcome, train_in_sweep
 
 # A Ray 2.60 cluster may require its token; the driver sends ~/.ray/auth_token to a host:port only when told to.
 TOKEN_HINT = "; a cluster with token authentication needs RAY_AUTH_MODE=token (and its token in ~/.ray/auth_token)"
+NO_CLUSTER = "--ray-address auto found no running Ray cluster: start one with 'ray start --head', or give its host:port"
 COUNT_BATCH = 100  # steps a task adds up before it sends them to the sweep's count
 
 
 def train_on_ray(
-    runs: list[TrainConfig], config: SweepConfig, sweep_dir: Path, *, total: int, done: int, command: str
+    groups: list[list[TrainConfig]], config: SweepConfig, sweep_dir: Path, *, total: int, done: int, command: str
 ) -> None:
-    """Each run, or group of packed runs (--seeds-per-process), is one Ray task with one CPU (and a share
-    of the GPUs on a cluster that has some); a task whose worker or node dies is retried, and it resumes
-    from its runs' checkpoints."""
+    """Each group of runs (task.packed_groups: one run, or seeds packed by --seeds-per-process) is one Ray
+    task with one CPU (and a share of the GPUs on a cluster that has some); a task whose worker or node
+    dies is retried, and it resumes from its runs' checkpoints."""
     import ray
 
-    options = {"num_cpus": os.cpu_count()} if config.ray_address == "local" else {"address": config.ray_address}
-    package_parent = str(Path(__file__).resolve().parents[2])  # where the workers import this package from
-    runtime_env = {
-        "env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
-    }
+    if not ray.is_initialized():  # check_ray has joined an "auto" cluster already
+        connect(ray, config.ray_address)
     try:
-        ray.init(
-            **options, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
-        )
-    except Exception as error:  # ConnectionError, ValueError, RuntimeError...: Ray's own, in one line
-        hint = "" if config.ray_address == "local" or "RAY_AUTH_MODE" in os.environ else TOKEN_HINT
-        raise RunError(f"cannot start or join Ray at {config.ray_address}: {first_line(error)}{hint}") from None
-    try:
-        groups = packed_groups(runs, config.seeds_per_process)
         gpus = ray.cluster_resources().get("GPU", 0)
-        gpu_share = min(1.0, gpus / len(groups)) if gpus and runs[0].device != "cpu" else 0
+        gpu_share = min(1.0, gpus / len(groups)) if gpus and groups[0][0].device != "cpu" else 0
         count = ray.remote(RayCount).options(num_cpus=0).remote()
         task = ray.remote(train_counted).options(num_cpus=1, num_gpus=gpu_share, max_retries=3)
         pending = {task.remote(group, count) for group in groups}
@@ -48,37 +38,45 @@ def train_on_ray(
             outcomes = follow_ray(ray, pending, (total, done), lambda: ray.get(count.value.remote()), stop, sweep_dir)
     finally:
         ray.shutdown()
-    raise_unless_finished(outcomes, len(runs), stop, command)
+    raise_unless_finished(outcomes, sum(map(len, groups)), stop, command)
+
+
+def connect(ray, address: str) -> None:
+    """ray.init at `address`, the workers importing this package from here; a RunError of one line if Ray
+    cannot start or be joined."""
+    options = {"num_cpus": os.cpu_count()} if address == "local" else {"address": address}
+    package_parent = str(Path(__file__).resolve().parents[2])  # where the workers import this package from
+    python_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    options["runtime_env"] = {"env_vars": {"PYTHONPATH": python_path}}
+    try:
+        ray.init(**options, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    except Exception as error:  # ConnectionError, ValueError, RuntimeError...: Ray's own, in one line
+        if address == "auto" and isinstance(error, ConnectionError):  # Ray's lookup found no cluster
+            raise RunError(NO_CLUSTER) from None
+        hint = "" if address == "local" or "RAY_AUTH_MODE" in os.environ else TOKEN_HINT
+        raise RunError(f"cannot start or join Ray at {address}: {first_line(error)}{hint}") from None
 
 
 def check_ray(address: str, seconds: float = 10.0) -> None:
-    """A RunError unless Ray is installed and a host:port (or ray://host:port) address answers a TCP
-    connection: ray.init itself goes on retrying a wrong address for minutes."""
+    """A RunError unless Ray is installed and `address` answers, before the sweep writes anything. A
+    host:port (or ray://host:port) must answer a TCP connection, for ray.init goes on retrying a wrong one
+    for minutes. "auto" is RAY_ADDRESS where that is set, else the cluster `ray start` last started here,
+    which only ray.init finds (at once where there is none): the sweep joins it now, and keeps it."""
     try:
-        import ray  # noqa: F401
+        import ray
     except ImportError:
         raise RunError("--ray-address needs Ray: pip install -r requirements-ray.txt") from None
-    if address == "local":
-        return
-    if address == "auto":  # Ray's own lookup: RAY_ADDRESS, else the cluster `ray start` last started here
-        # Ray's public API resolves "auto" only inside ray.init, which would connect a driver to the cluster
-        # before the sweep folder is even written; this private function is that lookup alone.
-        from ray._private.services import canonicalize_bootstrap_address_or_die
-
+    address = os.environ.get("RAY_ADDRESS", address) if address == "auto" else address
+    if address == "auto":
+        connect(ray, address)
+    elif address != "local":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not (host and port.isdigit()):
+            raise RunError(f"--ray-address {address} is none of auto, local, host:port or ray://host:port")
         try:
-            address = canonicalize_bootstrap_address_or_die("auto")
-        except ConnectionError:
-            raise RunError(
-                "--ray-address auto found no running Ray cluster: start one with 'ray start --head', "
-                "or give its host:port"
-            ) from None
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not (host and port.isdigit()):
-        raise RunError(f"--ray-address {address} is none of auto, local, host:port or ray://host:port")
-    try:
-        socket.create_connection((host, int(port)), timeout=seconds).close()
-    except OSError as error:
-        raise RunError(f"cannot reach Ray at {address}: {error.strerror or first_line(error)}") from None
+            socket.create_connection((host, int(port)), timeout=seconds).close()
+        except OSError as error:
+            raise RunError(f"cannot reach Ray at {address}: {error.strerror or first_line(error)}") from None
 
 
 class RayCount:
@@ -117,9 +115,12 @@ def train_counted(group: list[TrainConfig], count) -> list[tuple[str, float, str
 
 def follow_ray(ray, pending, steps: tuple[int, int], counted, stop: StopRequest, sweep_dir: Path) -> dict[str, str]:
     """One progress bar for the sweep's `steps` (total, done already) while its Ray tasks train; record
-    how each run ended and its wall time; returns the outcomes."""
-    outcomes, start = {}, counted()
-    with console.progress_bar(*steps) as bar:
+    how each run ended and its wall time; returns the outcomes. Once asked to stop, it cancels each task
+    once: a queued one never starts, and a running one gets a KeyboardInterrupt, which its train takes as
+    Ctrl-C, a request to checkpoint and stop (a second would abort that checkpoint)."""
+    total, done = steps
+    outcomes, cancelled = {}, False
+    with console.progress_bar(total, done) as bar:
         while pending:
             finished, rest = ray.wait(list(pending), num_returns=1, timeout=1.0)
             pending = set(rest)
@@ -130,11 +131,10 @@ def follow_ray(ray, pending, steps: tuple[int, int], counted, stop: StopRequest,
                         record_outcome(sweep_dir, outcomes, name, seconds, outcome, log=ended[0][0])
                 except Exception as error:  # a task that failed even after its retries
                     outcomes[f"a task ({len(outcomes)})"] = f"error: {first_line(error)}"
-            if stop.signum is not None:
+            if stop.signum is not None and not cancelled:
                 for reference in pending:
-                    ray.cancel(reference)  # a queued task never starts; a running one gets a KeyboardInterrupt
-            steps_now = counted()
-            bar.update(steps_now - start)
-            start = steps_now
+                    ray.cancel(reference)
+                cancelled = True
+            bar.update(counted() + done - bar.n)
             bar.set_postfix(runs=f"{len(outcomes)} done, {len(pending)} running or queued", refresh=False)
     return outcomes

@@ -4,11 +4,9 @@ ended, and the record of how long each run has trained; and what the sweep says 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
-import signal
 import sys
 import time
 import traceback
@@ -16,27 +14,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import Interrupted, RunError, TrainConfig, first_line
-from soft_actor_critic.runs import CHECKPOINT_FILE, load_checkpoint, locked, write_atomically
-from soft_actor_critic.signals import StopRequest
+from soft_actor_critic.config import EXECUTION_SETTINGS, Interrupted, RunError, TrainConfig, first_line, setting_key
+from soft_actor_critic.runs import checkpoint_step, locked, write_atomically
+from soft_actor_critic.signals import StopRequest, signal_name
 
 WALL_TIMES_FILE = "wall_times.json"  # seconds each run has trained, over every command that ran it
 LOG_FOLDER = "logs"  # <run name>.log: what each run printed
 
 
-def checkpoint_step(run: TrainConfig) -> int | None:
-    """The step of the run's checkpoint; None if it has none (not started, or stopped before its first)."""
-    run_dir = Path(run.directory) / run.run_name
-    return int(load_checkpoint(run_dir)["step"]) if (run_dir / CHECKPOINT_FILE).is_file() else None
-
-
-def packed_groups(runs: list[TrainConfig], size: int) -> list[list[TrainConfig]]:
-    """The runs in groups of at most `size` that differ in their seed alone and stand at the same step
-    (packed.train_packed), in the sweep's order; with size 1, one run a group."""
+def packed_groups(runs: dict[TrainConfig, int | None], size: int) -> list[list[TrainConfig]]:
+    """The runs, each with the step of its checkpoint, in groups of at most `size` that differ in their
+    seed alone (config.setting_key), are carried out alike (EXECUTION_SETTINGS) and stand at the same step
+    (packed.train_packed); with size 1, one run a group."""
     groups: dict[tuple, list[TrainConfig]] = {}
-    for run in runs:
-        setting = dataclasses.replace(run, seed=0, run_name=None)
-        groups.setdefault((setting, checkpoint_step(run) if size > 1 else None), []).append(run)
+    for run, step in runs.items():
+        key = (setting_key(run), *(getattr(run, name) for name in EXECUTION_SETTINGS), step)
+        groups.setdefault(key, []).append(run)
     return [members[start : start + size] for members in groups.values() for start in range(0, len(members), size)]
 
 
@@ -51,7 +44,8 @@ def train_in_sweep(
     from soft_actor_critic.packed import train_packed
     from soft_actor_critic.train import train
 
-    steps = [checkpoint_step(run) for run in group]
+    # read again here, cheaply, rather than passed in: a retried Ray task goes on from the checkpoints of now
+    steps = [checkpoint_step(Path(run.directory) / run.run_name) for run in group]
     if all(step is not None and step >= run.num_steps for run, step in zip(group, steps)):
         return [(run.run_name, 0.0, "finished") for run in group]
     start = time.perf_counter()
@@ -81,18 +75,31 @@ def train_in_sweep(
 
 @contextlib.contextmanager
 def output_to(path: Path) -> Iterator[None]:
-    """Send this process's stdout and stderr, file descriptors included, to the end of `path`."""
+    """Send this process's stdout and stderr, file descriptors included, to the end of `path`, but for the
+    progress bar's redraws (WithoutBar)."""
     path.parent.mkdir(exist_ok=True)
     sys.stdout.flush(), sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
     with open(path, "a") as log:
         os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        stderr, sys.stderr = sys.stderr, WithoutBar(sys.stderr)
         try:
             yield
         finally:
             sys.stdout.flush(), sys.stderr.flush()
             os.dup2(saved[0], 1), os.dup2(saved[1], 2)
             os.close(saved[0]), os.close(saved[1])
+            sys.stderr = stderr
+
+
+class WithoutBar(console.ReaderMayLeave):
+    """A run's stderr in its log: each write that starts with a carriage return, a progress bar's redraw
+    (about once a second, all on one line on a terminal, a line of its own each in a file), is left out.
+    The sweep's own bar counts every run's steps."""
+
+    def write(self, text: str) -> None:
+        if not text.startswith("\r"):
+            super().write(text)
 
 
 def record_outcome(
@@ -126,7 +133,7 @@ def raise_unless_finished(outcomes: dict, num_runs: int, stop: StopRequest, comm
     """After the runs: a stopped sweep raises Interrupted with the command that continues it, and one
     with runs that failed or did not run a RunError."""
     if stop.signum is not None:
-        name = signal.Signals(stop.signum).name
+        name = signal_name(stop.signum)
         raise Interrupted(f"{name}: the running runs checkpointed; continue with: {command}", stop.signum)
     unfinished = num_runs - sum(outcome == "finished" for outcome in outcomes.values())
     if unfinished:
