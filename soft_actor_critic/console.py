@@ -65,7 +65,9 @@ class Bar(tqdm):
         if self.on_update is not None:
             self.on_update(n)
         shown = super().update(n)
-        if self.bar_format == self.WARMUP_FORMAT and self.n >= self.warmup:  # the rate starts afresh
+        if (
+            getattr(self, "bar_format", None) == self.WARMUP_FORMAT and self.n >= self.warmup
+        ):  # not set if disabled  # the rate starts afresh
             steps, start = self.n, self.start_t
             self.bar_format, self.postfix = None, None
             self.reset()

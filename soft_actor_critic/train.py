@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shlex
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -71,6 +73,7 @@ def train(
         run_dir = training.run_dir
         try:
             with stop_requests() as stop:
+                note_a_busy_machine(device)
                 training_loop(training, stop)
                 training.checkpoint()  # the final one; a signal now only waits for it
         except Interrupted as interruption:
@@ -271,6 +274,18 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: torch sees no CUDA GPU here (try --device cpu)")
     return torch.device(name)
+
+
+def note_a_busy_machine(device: torch.device) -> None:
+    """One line when torch's CPU threads would share busy cores: they spin while they wait, and crawl
+    (docs/speed.md: about 3 times slower than one thread)."""
+    threads, cores, load = torch.get_num_threads(), os.cpu_count() or 1, os.getloadavg()[0]
+    if device.type == "cpu" and threads > 1 and load > cores - 0.5:
+        print(
+            f"note: the machine is busy (load {load:.1f} on {cores} cores); with torch's {threads} threads "
+            "a run may crawl: OMP_NUM_THREADS=1 runs about 3 times faster then",
+            file=sys.stderr,
+        )
 
 
 def log_hyperparameters(writer: SummaryWriter, config: TrainConfig) -> None:

@@ -127,3 +127,13 @@ def test_device_auto_takes_cuda_only_when_there_is_one(cuda_available, monkeypat
     else:
         with pytest.raises(RunError, match="--device cuda"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("load, noted", [(0.1, False), (64.0, True)])
+def test_a_busy_machine_is_noted_when_torchs_threads_would_spin_on_it(load, noted, monkeypatch, capsys):
+    from soft_actor_critic import train as train_module
+
+    monkeypatch.setattr(train_module.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(train_module.torch, "get_num_threads", lambda: 2)
+    train_module.note_a_busy_machine(torch.device("cpu"))
+    assert ("OMP_NUM_THREADS=1" in capsys.readouterr().err) == noted
