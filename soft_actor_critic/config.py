@@ -24,9 +24,7 @@ CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}  # what `eval --
 # or the policy of the best periodic eval
 
 # Gymnasium 1.x renamed these; the old ids keep working with a notice.
-RENAMED_ENV_IDS = {
-    "LunarLanderContinuous-v2": "LunarLanderContinuous-v3",
-}
+RENAMED_ENV_IDS = {"LunarLanderContinuous-v2": "LunarLanderContinuous-v3"}
 
 
 class ConfigError(ValueError):
@@ -82,10 +80,8 @@ class FieldType:
 
 def whole_number(text: str) -> int:
     """An integer flag's word: 100000, 100_000 or 1e5. A fraction such as 2.5 is refused, saying why."""
-    try:
+    with contextlib.suppress(ValueError):
         return int(text)
-    except ValueError:
-        pass
     try:
         value = float(text)
     except ValueError:
@@ -155,9 +151,6 @@ class SameAs:
     """A default that is another field's value: SAC's critic is as wide as --hidden-units."""
 
     field: str
-
-    def __str__(self) -> str:
-        return flag_name(self.field)
 
 
 @dataclass(frozen=True)
@@ -326,7 +319,9 @@ def setting_key(config: TrainConfig) -> tuple[tuple[str, object], ...]:
 
 
 def show(value) -> str:
-    """A value as the command line spells it: 256 256 for layer widths."""
+    """A value as the command line spells it: 256 256 for layer widths, --hidden-units for SameAs("hidden_units")."""
+    if isinstance(value, SameAs):
+        return flag_name(value.field)
     return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
