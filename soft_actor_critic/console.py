@@ -43,9 +43,9 @@ def count(number: int, noun: str) -> str:
     return f"{number} {noun}{'s' * (number != 1)}"
 
 
-def say(text: str) -> None:
-    """A line of progress on stdout, above the progress bar."""
-    tqdm.write(text, file=ReaderMayLeave(sys.stdout))
+def say(text: str, stream=None) -> None:
+    """A line of progress on stdout (or `stream`, such as stderr for a note), above the progress bar."""
+    tqdm.write(text, file=ReaderMayLeave(stream or sys.stdout))
 
 
 class Bar(tqdm):

@@ -22,7 +22,7 @@ from typing import BinaryIO, TypedDict, get_type_hints
 import numpy as np
 import torch
 
-from soft_actor_critic.config import CHECKPOINT_FILES, FIELD_TYPES, RunError, TrainConfig, first_line
+from soft_actor_critic.config import CHECKPOINT_FILES, FIELD_TYPES, RunError, TrainConfig, first_line, reported
 from soft_actor_critic.replay_buffer import ReplayBuffer
 
 CONFIG_FILE = "config.json"
@@ -218,10 +218,8 @@ def load_checkpoint(run_dir: Path, name: str = CHECKPOINT_FILE) -> dict:
         if name == BEST_FILE:
             raise RunError(f"{path} is missing: only the periodic evals of train (--eval-every) write it")
         raise RunError(f"{path} is missing: the run has no checkpoint yet")
-    try:
+    with reported(f"cannot load {path}", Exception):  # torch raises many types for a bad file; all mean the same
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a bad file; all mean the same here
-        raise RunError(f"cannot load {path}: {first_line(error)}") from None
     if not isinstance(state, dict):
         raise RunError(f"cannot load {path}: it holds a {type(state).__name__}, not a checkpoint's dict")
     return state
@@ -236,11 +234,9 @@ def read_eval_rows(run_dir: Path) -> list[EvalRow]:
     path = run_dir / EVAL_FILE
     if not path.is_file():
         return []
-    try:
-        with open(path, newline="") as file:
-            return [{name: kind(row[name]) for name, kind in EVAL_TYPES.items()} for row in csv.DictReader(file)]
-    except (OSError, KeyError, TypeError, ValueError, csv.Error) as error:
-        raise RunError(f"{path} is not a valid eval log: {first_line(error)}") from None
+    errors = (OSError, KeyError, TypeError, ValueError, csv.Error)
+    with reported(f"{path} is not a valid eval log", *errors), open(path, newline="") as file:
+        return [{name: kind(row[name]) for name, kind in EVAL_TYPES.items()} for row in csv.DictReader(file)]
 
 
 def write_eval_rows(run_dir: Path, rows: list[EvalRow]) -> None:

@@ -281,10 +281,10 @@ def note_a_busy_machine(device: torch.device) -> None:
     (docs/speed.md: about 3 times slower than one thread)."""
     threads, cores, load = torch.get_num_threads(), os.cpu_count() or 1, os.getloadavg()[0]
     if device.type == "cpu" and threads > 1 and load > cores - 0.5:
-        print(
+        say(
             f"note: the machine is busy (load {load:.1f} on {cores} cores); with torch's {threads} threads "
             "a run may crawl: OMP_NUM_THREADS=1 runs about 3 times faster then",
-            file=sys.stderr,
+            sys.stderr,
         )
 
 

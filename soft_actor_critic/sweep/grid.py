@@ -14,7 +14,6 @@ from soft_actor_critic.config import (
     ConfigError,
     RunError,
     TrainConfig,
-    first_line,
     flag_name,
     reported,
 )
@@ -50,13 +49,11 @@ def setting_part(name: str, value) -> str:
 
 def saved_grid(path: Path) -> dict:
     """The grid in a sweep's manifest, as JSON holds it (lists for tuples); a damaged file is a RunError."""
-    try:
+    with reported(f"{path} is not a valid sweep manifest", OSError, ValueError, KeyError, TypeError):
         grid = json.loads(path.read_text())["grid"]
         if not isinstance(grid, dict):
             raise TypeError(f"its grid is a {type(grid).__name__}, not a dict")
         return grid
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise RunError(f"{path} is not a valid sweep manifest: {first_line(error)}") from None
 
 
 def read_manifest(sweep_dir: Path) -> dict:

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import RunError, SweepConfig, TrainConfig, first_line
+from soft_actor_critic.config import RunError, SweepConfig, TrainConfig, first_line, reported
 from soft_actor_critic.signals import StopRequest, stop_requests
 from soft_actor_critic.sweep.task import raise_unless_finished, record_outcome, train_in_sweep
 
@@ -73,10 +73,8 @@ def check_ray(address: str, seconds: float = 10.0) -> None:
         host, _, port = address.removeprefix("ray://").rpartition(":")
         if not (host and port.isdigit()):
             raise RunError(f"--ray-address {address} is none of auto, local, host:port or ray://host:port")
-        try:
+        with reported(f"cannot reach Ray at {address}", OSError):
             socket.create_connection((host, int(port)), timeout=seconds).close()
-        except OSError as error:
-            raise RunError(f"cannot reach Ray at {address}: {error.strerror or first_line(error)}") from None
 
 
 class RayCount:

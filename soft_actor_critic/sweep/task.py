@@ -14,7 +14,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import EXECUTION_SETTINGS, Interrupted, RunError, TrainConfig, first_line, setting_key
+from soft_actor_critic.config import (
+    EXECUTION_SETTINGS,
+    Interrupted,
+    RunError,
+    TrainConfig,
+    first_line,
+    reported,
+    setting_key,
+)
 from soft_actor_critic.runs import checkpoint_step, locked, write_atomically
 from soft_actor_critic.signals import StopRequest, signal_name
 
@@ -120,13 +128,11 @@ def read_wall_times(path: Path) -> dict[str, float]:
     """The seconds each run has trained ({} before the first has ended); a damaged file is a RunError."""
     if not path.is_file():
         return {}
-    try:
+    with reported(f"{path} is not a valid record of wall times", OSError, ValueError):
         times = json.loads(path.read_text())
         if not isinstance(times, dict) or not all(isinstance(value, (int, float)) for value in times.values()):
             raise ValueError("not a mapping of run names to seconds")
         return times
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path} is not a valid record of wall times: {first_line(error)}") from None
 
 
 def raise_unless_finished(outcomes: dict, num_runs: int, stop: StopRequest, command: str) -> None:
