@@ -10,15 +10,18 @@ Ray backend (on_ray.py) and the summary (summary.py).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import SweepConfig
+from soft_actor_critic.config import SweepConfig, TrainConfig
 from soft_actor_critic.runs import checkpoint_step
+from soft_actor_critic.signals import stop_requests
 from soft_actor_critic.sweep.grid import expand, read_manifest, write_manifest
 from soft_actor_critic.sweep.summary import summarize
-from soft_actor_critic.sweep.task import packed_groups
+from soft_actor_critic.sweep.task import packed_groups, raise_unless_finished, record_outcome
 
 
 def sweep(config: SweepConfig, grid: dict, command: str) -> None:
@@ -43,12 +46,51 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
     console.say(f"sweep {sweep_dir}: {console.count(len(runs), 'run')}, {len(runs) - len(todo)} finished already")
     if todo:
         start = time.perf_counter()
-        if config.ray_address:
-            from soft_actor_critic.sweep.on_ray import train_on_ray as train_runs
-        else:
-            from soft_actor_critic.sweep.local import train_locally as train_runs
         done = sum(min(step or 0, run.num_steps) for run, step in steps.items())
         groups = packed_groups(todo, config.seeds_per_process)
-        train_runs(groups, config, sweep_dir, total=sum(run.num_steps for run in runs), done=done, command=command)
+        with workers(config, groups) as pool:
+            train_groups(pool, groups, sweep_dir, total=sum(run.num_steps for run in runs), done=done, command=command)
         console.say(f"sweep {sweep_dir}: trained in {(time.perf_counter() - start) / 60:.1f} min")
     summarize(sweep_dir, runs)
+
+
+@contextlib.contextmanager
+def workers(config: SweepConfig, groups: list[list[TrainConfig]]) -> Iterator:
+    """Where the groups of runs train, as config says: LocalWorkers (local.py) or RayTasks (on_ray.py), both
+    with free(), start(group), stop(names), wait() and steps()."""
+    if config.ray_address:
+        from soft_actor_critic.sweep.on_ray import ray_tasks
+
+        with ray_tasks(config.ray_address, groups) as tasks:
+            yield tasks
+    else:
+        from soft_actor_critic.sweep.local import LocalWorkers
+
+        yield LocalWorkers(config.workers, len(groups))
+
+
+def train_groups(
+    pool, groups: list[list[TrainConfig]], sweep_dir: Path, *, total: int, done: int, command: str
+) -> None:
+    """Train the groups of runs (task.packed_groups) on the pool, under one progress bar that counts the
+    sweep's `total` steps from the `done` of earlier commands. Ctrl-C (or SIGTERM) asks each running run
+    to checkpoint and stop, once, and starts no other; `command` continues the sweep."""
+    num_runs = sum(map(len, groups))
+    packing = f", packed up to {max(map(len, groups))} to a process" if len(groups) < num_runs else ""
+    console.say(f"{console.count(num_runs, 'run')} to train{packing}, {pool.describe()}")
+    queue, outcomes = list(groups), {}
+    with stop_requests(second_interrupt_aborts=False) as stop, console.progress_bar(total, done) as bar:
+        in_flight = 0
+        while in_flight or (queue and stop.signum is None):
+            while queue and pool.free() > 0 and stop.signum is None:
+                pool.start(queue.pop(0))
+            if stop.signum is not None:
+                pool.stop()
+            for names, seconds, outcome in pool.wait():
+                for name in names:
+                    record_outcome(sweep_dir, outcomes, name, seconds, outcome, log=names[0])
+            in_queue = sum(map(len, queue))
+            in_flight = num_runs - in_queue - len(outcomes)
+            bar.update(pool.steps() + done - bar.n)
+            bar.set_postfix(runs=f"{len(outcomes)} done, {in_flight} running, {in_queue} queued", refresh=False)
+    raise_unless_finished(outcomes, num_runs, stop, command)

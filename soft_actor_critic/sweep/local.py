@@ -4,21 +4,21 @@ its share of the cores, under one progress bar."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import SweepConfig, TrainConfig
-from soft_actor_critic.signals import stop_requests
-from soft_actor_critic.sweep.task import raise_unless_finished, record_outcome, train_in_sweep
+from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.sweep.task import train_in_sweep
 
 EXIT_CODES = {"finished": 0, "interrupted": 3}  # a worker's; 1 for a run stopped by an error
 OUTCOMES = {code: outcome for outcome, code in EXIT_CODES.items()}
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # the size of OpenMP's and MKL's thread pools
 
 
@@ -29,6 +29,8 @@ def worker(group: list[TrainConfig], threads: int, count) -> None:
     came while it imported this module and torch is dropped here, ignored before it is unblocked."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if sys.platform == "linux":  # the sweep or study killed (kill -9): its runs checkpoint and stop, as on SIGTERM
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     import torch
 
     torch.set_num_threads(threads)  # torch is loaded by now: its pool is sized here, not by the variables
@@ -57,55 +59,57 @@ def start_worker(process: multiprocessing.Process, variables: dict[str, str]) ->
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-def train_locally(
-    groups: list[list[TrainConfig]], config: SweepConfig, sweep_dir: Path, *, total: int, done: int, command: str
-) -> None:
-    """Train the groups of runs (task.packed_groups) in worker processes, each a fresh interpreter (no
-    threads or CUDA state inherited): one that dies (killed, out of memory) costs only its own runs, back
-    to their last checkpoint. The bar counts the sweep's `total` steps from the `done` of earlier
-    commands; `command` continues it."""
-    num_runs = sum(map(len, groups))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(config.workers or cores, len(groups))
-    threads = max(1, cores // workers)
-    packing = f", packed up to {config.seeds_per_process} to a process" if len(groups) < num_runs else ""
-    console.say(
-        f"{console.count(num_runs, 'run')} to train{packing}, {workers} at a time, "
-        f"each with {console.count(threads, 'thread')}"
-    )
-    context = multiprocessing.get_context("spawn")
-    count, queue, running, outcomes = context.Value("q", 0), list(groups), {}, {}
-    variables = dict.fromkeys(THREAD_VARIABLES, str(threads))
-    stopped = False  # whether the running runs were asked to stop
-    with stop_requests(second_interrupt_aborts=False) as stop, console.progress_bar(total, done) as bar:
-        while running or (queue and stop.signum is None):  # once asked to stop, no run starts
-            while queue and len(running) < workers and stop.signum is None:
-                group = queue.pop(0)
-                process = context.Process(target=worker, args=(group, threads, count))
-                start_worker(process, variables)
-                running[tuple(run.run_name for run in group)] = (process, time.time())
-            if stop.signum is not None and not stopped:  # each running run checkpoints and stops, asked once
-                for process, _ in running.values():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(process.pid, signal.SIGTERM)
-                stopped = True
-            multiprocessing.connection.wait([process.sentinel for process, _ in running.values()], timeout=1.0)
-            for names, (process, started) in list(running.items()):
-                if process.exitcode is not None:
-                    del running[names]
-                    outcome = outcome_of(process.exitcode, stopping=stop.signum is not None)
-                    for name in names:
-                        record_outcome(sweep_dir, outcomes, name, time.time() - started, outcome, log=names[0])
-            bar.update(count.value + done - bar.n)
-            in_queue = sum(map(len, queue))
-            in_flight = sum(map(len, running))
-            bar.set_postfix(runs=f"{len(outcomes)} done, {in_flight} running, {in_queue} queued", refresh=False)
-    raise_unless_finished(outcomes, num_runs, stop, command)
+class LocalWorkers:
+    """Worker processes on this machine, at most `size` at once, each a fresh interpreter (no threads or
+    CUDA state inherited) with its share of the cores: one that dies (killed, out of memory) costs only its
+    own runs, back to their last checkpoint. A sweep and a tune study start groups of runs on them."""
+
+    def __init__(self, workers: int | None, groups: int) -> None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.size = min(workers or cores, groups)
+        self.threads = max(1, cores // self.size)
+        self.context = multiprocessing.get_context("spawn")
+        self.count = self.context.Value("q", 0)  # the steps of every run, as the workers count them
+        self.running: dict[tuple[str, ...], tuple[multiprocessing.Process, float]] = {}
+        self.stopping: set[tuple[str, ...]] = set()  # the groups asked to stop
+
+    def describe(self) -> str:
+        return f"{self.size} at a time, each with {console.count(self.threads, 'thread')}"
+
+    def free(self) -> int:
+        return self.size - len(self.running)
+
+    def start(self, group: list[TrainConfig]) -> None:
+        process = self.context.Process(target=worker, args=(group, self.threads, self.count))
+        start_worker(process, dict.fromkeys(THREAD_VARIABLES, str(self.threads)))
+        self.running[tuple(run.run_name for run in group)] = (process, time.time())
+
+    def stop(self, names: tuple[str, ...] | None = None) -> None:
+        """Ask each running group (or the one of `names`) to checkpoint and stop, with one SIGTERM each."""
+        for key, (process, _) in self.running.items():
+            if key not in self.stopping and names in (None, key):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
+                self.stopping.add(key)
+
+    def wait(self) -> list[tuple[tuple[str, ...], float, str]]:
+        """The groups that ended within a second: their run names, seconds and outcome."""
+        multiprocessing.connection.wait([process.sentinel for process, _ in self.running.values()], timeout=1.0)
+        ended = []
+        for names, (process, started) in list(self.running.items()):
+            if process.exitcode is not None:
+                del self.running[names]
+                outcome = outcome_of(process.exitcode, stopping=names in self.stopping)
+                ended.append((names, time.time() - started, outcome))
+        return ended
+
+    def steps(self) -> int:
+        return self.count.value
 
 
 def outcome_of(exitcode: int, stopping: bool) -> str:
-    """How a worker's run ended. The sweep's own SIGTERM, when asked to stop, can reach a worker before its
-    run has set up its handler: that run is interrupted (with no checkpoint, it starts over next time)."""
+    """How a worker's run ended. Our own SIGTERM, when it asked the run to stop, can reach a worker before
+    its run has set up its handler: that run is interrupted (with no checkpoint, it starts over next time)."""
     if stopping and exitcode == -signal.SIGTERM:
         return "interrupted"
     if exitcode < 0:

@@ -3,14 +3,14 @@ here, and only when --ray-address asks for it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-from soft_actor_critic import console
-from soft_actor_critic.config import RunError, SweepConfig, TrainConfig, first_line, reported
-from soft_actor_critic.signals import StopRequest, stop_requests
-from soft_actor_critic.sweep.task import raise_unless_finished, record_outcome, train_in_sweep
+from soft_actor_critic.config import RunError, TrainConfig, first_line, reported
+from soft_actor_critic.sweep.task import train_in_sweep
 
 # A Ray 2.60 cluster may require its token; the driver sends ~/.ray/auth_token to a host:port only when told to.
 TOKEN_HINT = "; a cluster with token authentication needs RAY_AUTH_MODE=token (and its token in ~/.ray/auth_token)"
@@ -18,27 +18,67 @@ NO_CLUSTER = "--ray-address auto found no running Ray cluster: start one with 'r
 COUNT_BATCH = 100  # steps a task adds up before it sends them to the sweep's count
 
 
-def train_on_ray(
-    groups: list[list[TrainConfig]], config: SweepConfig, sweep_dir: Path, *, total: int, done: int, command: str
-) -> None:
-    """Each group of runs (task.packed_groups: one run, or seeds packed by --seeds-per-process) is one Ray
-    task with one CPU (and a share of the GPUs on a cluster that has some); a task whose worker or node
-    dies is retried, and it resumes from its runs' checkpoints."""
+@contextlib.contextmanager
+def ray_tasks(address: str, groups: list[list[TrainConfig]]) -> Iterator[RayTasks]:
+    """RayTasks on the cluster at `address` (joined by check_ray already, for "auto"), shut down after."""
     import ray
 
-    if not ray.is_initialized():  # check_ray has joined an "auto" cluster already
-        connect(ray, config.ray_address)
+    if not ray.is_initialized():
+        connect(ray, address)
     try:
-        gpus = ray.cluster_resources().get("GPU", 0)
-        gpu_share = min(1.0, gpus / len(groups)) if gpus and groups[0][0].device != "cpu" else 0
-        count = ray.remote(RayCount).options(num_cpus=0).remote()
-        task = ray.remote(train_counted).options(num_cpus=1, num_gpus=gpu_share, max_retries=3)
-        pending = {task.remote(group, count) for group in groups}
-        with stop_requests(second_interrupt_aborts=False) as stop:  # as the local workers: Ray cancels the tasks
-            outcomes = follow_ray(ray, pending, (total, done), lambda: ray.get(count.value.remote()), stop, sweep_dir)
+        yield RayTasks(ray, groups)
     finally:
         ray.shutdown()
-    raise_unless_finished(outcomes, sum(map(len, groups)), stop, command)
+
+
+class RayTasks:
+    """Each group of runs (task.packed_groups: one run, or seeds packed by --seeds-per-process) as one Ray
+    task with one CPU (and a share of the GPUs on a cluster that has some), as many at once as the cluster
+    has CPUs; a task whose worker or node dies is retried, and it resumes from its runs' checkpoints."""
+
+    def __init__(self, ray, groups: list[list[TrainConfig]]) -> None:
+        resources = ray.cluster_resources()
+        gpus, self.size = resources.get("GPU", 0), max(1, int(resources.get("CPU", 1)))
+        gpu_share = min(1.0, gpus / len(groups)) if gpus and groups[0][0].device != "cpu" else 0
+        self.ray, self.count = ray, ray.remote(RayCount).options(num_cpus=0).remote()
+        self.task = ray.remote(train_counted).options(num_cpus=1, num_gpus=gpu_share, max_retries=3)
+        self.running, self.stopping = {}, set()  # {task: its run names}; the tasks cancelled
+
+    def describe(self) -> str:
+        return f"as Ray tasks, {self.size} at a time"
+
+    def free(self) -> int:
+        return self.size - len(self.running)
+
+    def start(self, group: list[TrainConfig]) -> None:
+        self.running[self.task.remote(group, self.count)] = tuple(run.run_name for run in group)
+
+    def stop(self, names: tuple[str, ...] | None = None) -> None:
+        """Cancel each running task (or the one of `names`) once: a queued one never starts, and a running one
+        gets a KeyboardInterrupt, which its train takes as Ctrl-C, a request to checkpoint and stop (a second
+        would abort that checkpoint)."""
+        for reference, key in self.running.items():
+            if reference not in self.stopping and names in (None, key):
+                self.ray.cancel(reference)
+                self.stopping.add(reference)
+
+    def wait(self) -> list[tuple[tuple[str, ...], float, str]]:
+        """The groups that ended within a second: their run names, seconds and outcome."""
+        if not self.running:
+            return []
+        finished, _ = self.ray.wait(list(self.running), num_returns=len(self.running), timeout=1.0)
+        ended = []
+        for reference in finished:
+            names = self.running.pop(reference)
+            try:
+                (_, seconds, outcome), *_ = self.ray.get(reference)  # a group ends as one
+            except Exception as error:  # a task that failed even after its retries, or was cancelled queued
+                seconds, outcome = 0.0, "interrupted" if reference in self.stopping else f"error: {first_line(error)}"
+            ended.append((names, seconds, outcome))
+        return ended
+
+    def steps(self) -> int:
+        return self.ray.get(self.count.value.remote())
 
 
 def connect(ray, address: str) -> None:
@@ -109,30 +149,3 @@ def train_counted(group: list[TrainConfig], count) -> list[tuple[str, float, str
             import ray
 
             ray.get(count.add.remote(pending))  # counted before the task is seen to end
-
-
-def follow_ray(ray, pending, steps: tuple[int, int], counted, stop: StopRequest, sweep_dir: Path) -> dict[str, str]:
-    """One progress bar for the sweep's `steps` (total, done already) while its Ray tasks train; record
-    how each run ended and its wall time; returns the outcomes. Once asked to stop, it cancels each task
-    once: a queued one never starts, and a running one gets a KeyboardInterrupt, which its train takes as
-    Ctrl-C, a request to checkpoint and stop (a second would abort that checkpoint)."""
-    total, done = steps
-    outcomes, cancelled = {}, False
-    with console.progress_bar(total, done) as bar:
-        while pending:
-            finished, rest = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            pending = set(rest)
-            for reference in finished:
-                try:
-                    ended = ray.get(reference)  # [(run name, seconds, outcome)], a packed group's in its order
-                    for name, seconds, outcome in ended:
-                        record_outcome(sweep_dir, outcomes, name, seconds, outcome, log=ended[0][0])
-                except Exception as error:  # a task that failed even after its retries
-                    outcomes[f"a task ({len(outcomes)})"] = f"error: {first_line(error)}"
-            if stop.signum is not None and not cancelled:
-                for reference in pending:
-                    ray.cancel(reference)
-                cancelled = True
-            bar.update(counted() + done - bar.n)
-            bar.set_postfix(runs=f"{len(outcomes)} done, {len(pending)} running or queued", refresh=False)
-    return outcomes
