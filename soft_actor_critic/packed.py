@@ -40,6 +40,19 @@ from soft_actor_critic.train import (
     show_recent_return,
 )
 
+# How seed k's tensor sits in the packed one (PackedAgent.how_packed says which applies): the packed tensor
+# from every seed's own, in seed order, and seed k's own from the packed one (of `seeds`).
+PACKINGS = {
+    "shared": (lambda tensors: tensors[0], lambda tensor, k, seeds: tensor),
+    "transposed": (lambda tensors: torch.stack([tensor.T for tensor in tensors]), lambda tensor, k, seeds: tensor[k].T),
+    "member": (torch.stack, lambda tensor, k, seeds: tensor[k]),
+    "row": (lambda tensors: torch.stack(tensors).unsqueeze(1), lambda tensor, k, seeds: tensor[k, 0]),
+    "critic": (
+        lambda tensors: torch.stack(tensors, dim=1).flatten(0, 1),
+        lambda tensor, k, seeds: tensor.view(2, seeds, *tensor.shape[1:])[:, k],
+    ),
+}
+
 
 class PackedAgent(Agent):
     """N seeds' SAC agents as one: `act` takes (seeds, observation_dim), `update` a Batch of
@@ -55,51 +68,46 @@ class PackedAgent(Agent):
         """Take each seed's state from its own agent: its networks, temperature and Adam's moments."""
         if len(agents) != self.seeds:
             raise ValueError(f"{len(agents)} agents for {self.seeds} seeds")
-        states = [agent.state_dict() for agent in agents]
-        packed = {}
-        for part in self.PARTS:
-            packed[part] = containers(states[0][part])
-            for path, how in self.tensor_paths(part, states[0][part]):
-                packed[part] = put(packed[part], path, packed_tensor([get(state[part], path) for state in states], how))
-        self.load_state_dict(packed)
+        self.load_state_dict(self.rebuilt([agent.state_dict() for agent in agents]))
 
     def unpack(self, agents: list[Agent]) -> None:
         """Give each seed's agent its slice of the packed state, to checkpoint or evaluate as a single run."""
         state = self.state_dict()
         for seed, agent in enumerate(agents):
-            own = {}
-            for part in self.PARTS:
-                own[part] = containers(state[part])
-                for path, how in self.tensor_paths(part, state[part]):
-                    own[part] = put(own[part], path, seed_tensor(get(state[part], path), how, seed, self.seeds))
-            agent.load_state_dict(own)
+            agent.load_state_dict(self.rebuilt([state], seed))
 
-    def tensor_paths(self, part: str, value) -> list[tuple[tuple, str]]:
-        """Where each tensor of one part of the state dict is, and how it packs (see `packed_tensor`)."""
-        if isinstance(value, torch.Tensor):
-            return [((), "row")]  # log_alpha
-        if "optimizer" not in part:
-            return [((key,), self.how_packed(part, key)) for key in value]
-        module = part.removesuffix("_optimizer")
-        names = ["log_alpha"] if module == "alpha" else [name for name, _ in getattr(self, module).named_parameters()]
-        return [
-            (("state", index, key), "shared" if key == "step" else self.how_packed(module, names[index]))
-            for index, moments in value["state"].items()
-            for key in moments
-        ]
+    def rebuilt(self, states: list, seed: int | None = None, path: tuple = ()):
+        """states[0] with each tensor replaced by the packed one of the tensors at its place in every state, or
+        with `seed`, by that seed's own of the packed state's: its dicts rebuilt, so that no state changes,
+        and its other values shared."""
+        if isinstance(states[0], torch.Tensor):
+            pack, unpack = PACKINGS[self.how_packed(*path)]
+            return pack(states) if seed is None else unpack(states[0], seed, self.seeds)
+        if isinstance(states[0], dict):
+            return {key: self.rebuilt([state[key] for state in states], seed, (*path, key)) for key in states[0]}
+        return states[0]
 
-    def how_packed(self, module: str, name: str) -> str:
-        """How seed k's tensor `name` of a single run's `module` sits in the packed one: nn.Linear's
-        (out, in) weight is EnsembleLinear's (in, out) member k ("transposed"); its (out,) bias, and a
-        temperature, row k ("row"); batch renormalization's (1, features) tensors member k ("member");
-        a twin critic's member i is the packed critic's member i * seeds + k ("critic"); the action
-        bounds and batch renormalization's count of passes are the same for every seed ("shared").
-        Adam's moments follow their parameter."""
+    def how_packed(self, part: str, *path) -> str:
+        """How seed k's tensor at `path` in `part` of a single run's state dict sits in the packed one:
+        nn.Linear's (out, in) weight is EnsembleLinear's (in, out) member k ("transposed"); its (out,) bias,
+        and a temperature, row k ("row"); batch renormalization's (1, features) tensors member k ("member");
+        a twin critic's member i is the packed critic's member i * seeds + k ("critic"); the action bounds
+        and batch renormalization's count of passes are the same for every seed ("shared"). Adam's moments
+        follow their parameter; its step count is shared."""
+        if part.endswith("_optimizer"):  # path: ("state", the parameter's index, "exp_avg", say)
+            if path[-1] == "step":
+                return "shared"
+            if part == "alpha_optimizer":  # of log_alpha alone
+                return "row"
+            module = part.removesuffix("_optimizer")
+            names = [name for name, _ in getattr(self, module).named_parameters()]
+            return self.how_packed(module, names[path[1]])
+        if not path:  # log_alpha
+            return "row"
+        name = path[0]
         if name.startswith("action_") or name.endswith("passes"):
             return "shared"
-        if module in ("alpha", "log_alpha"):
-            return "row"
-        if module != "policy":
+        if part != "policy":
             return "critic"
         if isinstance(self.policy.get_submodule(name.rpartition(".")[0]), BatchRenorm):
             return "member"
@@ -110,56 +118,6 @@ class PackedCrossQAgent(PackedAgent, CrossQAgent):
     """N seeds' CrossQ agents as one: PackedAgent's networks, packing and acting, CrossQAgent's updates,
     in which (s, a) and (s', a') join along the batch dimension, and each seed's batch renormalization
     keeps its own statistics (a member per seed, over that seed's batch alone)."""
-
-
-def packed_tensor(tensors: list[torch.Tensor], how: str) -> torch.Tensor:
-    """The packed tensor from each seed's own, in seed order."""
-    if how == "shared":
-        return tensors[0]
-    if how == "transposed":
-        return torch.stack([tensor.T for tensor in tensors])
-    if how == "member":
-        return torch.stack(tensors)
-    if how == "row":
-        return torch.stack(tensors).view(len(tensors), 1, *tensors[0].shape)
-    return torch.stack(tensors, dim=1).flatten(0, 1)
-
-
-def seed_tensor(tensor: torch.Tensor, how: str, seed: int, seeds: int) -> torch.Tensor:
-    """Seed `seed`'s own tensor from the packed one."""
-    if how == "shared":
-        return tensor
-    if how == "transposed":
-        return tensor[seed].T
-    if how == "member":
-        return tensor[seed]
-    if how == "row":
-        return tensor[seed, 0]
-    return tensor.view(2, seeds, *tensor.shape[1:])[:, seed]
-
-
-def containers(value):
-    """A copy of a state dict's dicts and lists, their tensors shared: the frame that `put` then fills,
-    without copying every tensor of the packed state once per seed."""
-    if isinstance(value, dict):
-        return {key: containers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [containers(item) for item in value]
-    return value
-
-
-def get(value, path: tuple):
-    for key in path:
-        value = value[key]
-    return value
-
-
-def put(value, path: tuple, tensor: torch.Tensor):
-    """`value` with the tensor at `path` replaced (the whole value if the path is empty)."""
-    if not path:
-        return tensor
-    get(value, path[:-1])[path[-1]] = tensor
-    return value
 
 
 def train_packed(
