@@ -48,15 +48,17 @@ def say(text: str, stream=None) -> None:
     tqdm.write(text, file=ReaderMayLeave(stream or sys.stdout))
 
 
-class Bar(tqdm):
-    """tqdm that also tells `on_update(n)` of each update (a sweep counts the steps of all its runs), and that
-    shows no ETA before `warmup` steps: random actions run many times faster than the updates after them."""
+class progress_bar(tqdm):  # in lower case, as tqdm: it is called as a function is
+    """Steps done, steps/s and ETA on stderr, redrawn at most once a second; `on_update(n)` hears of each
+    update (a sweep counts the steps of all its runs); no ETA before `warmup` steps: random actions run many
+    times faster than the updates after them."""
 
     WARMUP_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"  # tqdm's, but the ETA
 
-    def __init__(self, *args, on_update: Callable[[int], None] | None = None, warmup: int = 0, **kwargs) -> None:
+    def __init__(self, total: int, initial: int, on_update: Callable[[int], None] | None = None, warmup: int = 0):
         self.on_update, self.warmup = on_update, warmup
-        super().__init__(*args, **kwargs)
+        stderr = ReaderMayLeave(sys.stderr)
+        super().__init__(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr)
         if self.n < warmup:
             self.bar_format = self.WARMUP_FORMAT
             self.set_postfix_str("warm-up: random actions, ETA once the updates begin", refresh=False)
@@ -65,27 +67,10 @@ class Bar(tqdm):
         if self.on_update is not None:
             self.on_update(n)
         shown = super().update(n)
-        if (
-            getattr(self, "bar_format", None) == self.WARMUP_FORMAT and self.n >= self.warmup
-        ):  # not set if disabled  # the rate starts afresh
-            steps, start = self.n, self.start_t
+        # bar_format is not set if the bar is disabled
+        if getattr(self, "bar_format", None) == self.WARMUP_FORMAT and self.n >= self.warmup:
+            steps, start = self.n, self.start_t  # the rate starts afresh
             self.bar_format, self.postfix = None, None
             self.reset()
             self.n, self.last_print_n, self.start_t = steps, steps, start
         return shown
-
-
-def progress_bar(total: int, initial: int, on_update: Callable[[int], None] | None = None, warmup: int = 0) -> tqdm:
-    """Steps done, steps/s and ETA on stderr, redrawn at most once a second; `on_update(n)` hears of each
-    update; no ETA before `warmup` steps."""
-    stderr = ReaderMayLeave(sys.stderr)
-    return Bar(
-        total=total,
-        initial=initial,
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=1.0,
-        file=stderr,
-        on_update=on_update,
-        warmup=warmup,
-    )
