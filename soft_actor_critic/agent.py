@@ -107,17 +107,22 @@ class Agent:
         return metrics
 
     def update_critic(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """The critic step: both Q-functions regress on the soft Bellman backup of the target critic."""
+        """The critic step: both Q-functions regress on the soft Bellman backup (`q_values` says of which critic)."""
+        q, next_q, next_log_probs = self.q_values(batch)
+        targets = losses.soft_q_target(
+            batch.rewards, batch.terminateds, *next_q, next_log_probs, self.alpha, self.gamma
+        )
+        loss = losses.critic_loss(*q, targets)
+        descend(self.critic_optimizer, loss)
+        return {"loss/critic": loss.detach(), "train/q": q.detach().min(0).values.mean(-1)}
+
+    def q_values(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q1 and Q2 of (s, a), (2, batch), and, without gradients, the target critic's of (s', a') with
+        log pi(a'|s'): a' ~ pi(.|s') comes from the *current* policy."""
         with torch.no_grad():
             next_actions, next_log_probs = self.policy.sample(batch.next_observations)
-            next_q1, next_q2 = self.target_critic(batch.next_observations, next_actions)
-            targets = losses.soft_q_target(
-                batch.rewards, batch.terminateds, next_q1, next_q2, next_log_probs, self.alpha, self.gamma
-            )
-        q1, q2 = self.critic(batch.observations, batch.actions)
-        loss = losses.critic_loss(q1, q2, targets)
-        descend(self.critic_optimizer, loss)
-        return {"loss/critic": loss.detach(), "train/q": torch.min(q1, q2).detach().mean(-1)}
+            next_q = self.target_critic(batch.next_observations, next_actions)
+        return self.critic(batch.observations, batch.actions), next_q, next_log_probs
 
     def update_policy(self, observations: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The policy step; the critic is only a function here, so it gets no gradient."""
@@ -177,22 +182,17 @@ class CrossQAgent(Agent):
 
     PARTS = tuple(part for part in Agent.PARTS if part != "target_critic")
 
-    def update_critic(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """SAC's critic step with the critic itself in place of its target: (s, a) and (s', a') go through
-        it as one batch, so that batch renormalization's statistics are those of both (section 4.1); the
-        targets are its detached outputs for (s', a')."""
+    def q_values(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SAC's, with the critic itself in place of its target: (s, a) and (s', a') go through it as one
+        batch, so that batch renormalization's statistics are those of both (section 4.1); the targets are
+        its detached outputs for (s', a')."""
         with torch.no_grad():
             next_actions, next_log_probs = self.policy.sample(batch.next_observations)
         observations = torch.cat([batch.observations, batch.next_observations], dim=-2)  # along the batch
         actions = torch.cat([batch.actions, next_actions], dim=-2)
         with train_mode(self.critic):
             q, next_q = self.critic(observations, actions).chunk(2, dim=-1)  # (2, batch) each: Q1 and Q2
-        targets = losses.soft_q_target(
-            batch.rewards, batch.terminateds, *next_q.detach(), next_log_probs, self.alpha, self.gamma
-        )
-        loss = losses.critic_loss(*q, targets)
-        descend(self.critic_optimizer, loss)
-        return {"loss/critic": loss.detach(), "train/q": q.detach().min(0).values.mean(-1)}
+        return q, next_q.detach(), next_log_probs
 
     def update_policy(self, observations: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """SAC's policy step, the policy learning its statistics from the batch's states and the critic
