@@ -263,8 +263,7 @@ class TrainConfig:
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "policy_delay", "eval_episodes"):
             _require(getattr(self, name) > 0, f"{flag_name(name)} must be positive, got {getattr(self, name)}")
         for name in ("start_step", "checkpoint_every", "eval_every", "renorm_warmup"):
-            value = getattr(self, name)
-            _require(value >= 0, f"{flag_name(name)} must be zero or more, got {value}")
+            _require(getattr(self, name) >= 0, f"{flag_name(name)} must be zero or more, got {getattr(self, name)}")
         _require(
             self.batch_size <= self.memory_size,
             f"--batch-size ({self.batch_size}) must not exceed --memory-size ({self.memory_size})",
@@ -273,8 +272,7 @@ class TrainConfig:
             value = getattr(self, name)
             _require(math.isfinite(value) and value > 0, f"{flag_name(name)} must be positive, got {value}")
         for name in ("gamma", "tau", "renorm_momentum"):
-            value = getattr(self, name)
-            _require(0 < value <= 1, f"{flag_name(name)} must be in (0, 1], got {value}")
+            _require(0 < getattr(self, name) <= 1, f"{flag_name(name)} must be in (0, 1], got {getattr(self, name)}")
         _require(0 <= self.adam_beta1 < 1, f"--adam-beta1 must be in [0, 1), got {self.adam_beta1}")
         _require(
             not ALGORITHMS[self.algorithm].batch_renorm or self.batch_size >= 2,

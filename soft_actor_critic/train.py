@@ -70,7 +70,6 @@ def train(
     with contextlib.ExitStack() as stack:
         env = stack.enter_context(contextlib.closing(make_env(config.env_name)))
         training = open_run(stack, config, env, device, resume=resume, count_steps=count_steps)
-        run_dir = training.run_dir
         try:
             with stop_requests() as stop:
                 note_a_busy_machine(device)
@@ -78,8 +77,8 @@ def train(
                 training.checkpoint()  # the final one; a signal now only waits for it
         except Interrupted as interruption:
             raise Interrupted(f"{interruption}, {resume_hint([training], program)}", interruption.signum) from None
-    say(f"finished {config.num_steps} steps; run folder: {run_dir}")
-    return run_dir
+    say(f"finished {config.num_steps} steps; run folder: {training.run_dir}")
+    return training.run_dir
 
 
 def open_run(
