@@ -92,9 +92,11 @@ class Agent:
 
     @torch.inference_mode()
     def act(self, observation: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """One action for one observation, in the env's units."""
-        observations = torch.as_tensor(observation, dtype=torch.float32, device=self.device).unsqueeze(0)
-        return self.policy.act(observations, deterministic)[0].cpu().numpy()
+        """One action for one observation, in the env's units; packed seeds' (packed.py), one for each seed's,
+        (seeds, observation_dim) -> (seeds, action_dim)."""
+        batch = 0 if self.seeds is None else 1  # the dimension of the policy's batch, here of one row
+        observations = torch.as_tensor(observation, dtype=torch.float32, device=self.device).unsqueeze(batch)
+        return self.policy.act(observations, deterministic).squeeze(batch).cpu().numpy()
 
     def update(self, batch: Batch, policy_step: bool = True) -> dict[str, torch.Tensor]:
         """One SAC gradient step on a batch; returns detached scalars to log (no host sync here).

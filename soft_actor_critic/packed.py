@@ -58,12 +58,6 @@ class PackedAgent(Agent):
     """N seeds' SAC agents as one: `act` takes (seeds, observation_dim), `update` a Batch of
     (seeds, batch, ...) tensors, and its metrics are one per seed. PackedCrossQAgent packs CrossQ's."""
 
-    @torch.inference_mode()
-    def act(self, observations: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """One action per seed for its observation: (seeds, observation_dim) -> (seeds, action_dim)."""
-        observations = torch.as_tensor(observations, dtype=torch.float32, device=self.device).unsqueeze(1)
-        return self.policy.act(observations, deterministic)[:, 0].cpu().numpy()
-
     def pack(self, agents: list[Agent]) -> None:
         """Take each seed's state from its own agent: its networks, temperature and Adam's moments."""
         if len(agents) != self.seeds:
