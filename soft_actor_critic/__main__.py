@@ -1,4 +1,4 @@
-"""Command line: `python3 soft_actor_critic train|eval|plot`, `python3 -m soft_actor_critic`, `soft-actor-critic`.
+"""Command line: `python3 soft_actor_critic <command>`, `python3 -m soft_actor_critic`, `soft-actor-critic`.
 
 Only the config is imported up front; torch and gymnasium load once a command runs, so `--help`
 and argument errors answer at once.
@@ -33,6 +33,7 @@ from soft_actor_critic.config import (
     show,
     whole_number,
 )
+from soft_actor_critic.tune.space import TuneConfig
 
 
 def program(argv0: str | None = None, python: str | None = None) -> str:
@@ -82,14 +83,20 @@ def layer_widths(text: str) -> tuple[int, ...]:
 
 
 def add_flags(
-    parser: argparse.ArgumentParser, config_class: type, *, several: bool = False, defaults: bool = True
+    parser: argparse.ArgumentParser,
+    config_class: type,
+    *,
+    several: bool = False,
+    defaults: bool = True,
+    skip: tuple[str, ...] = (),
 ) -> None:
     """One argument per field of the config dataclass: `--field-name`, with the field's default, help
     text and argparse options (config.flag); a field with no default is required, or positional if marked.
     With `several` (a sweep's grid), each flag but the switches and --directory takes one or more values.
-    Without `defaults`, a flag that is not given is left out of the parsed arguments."""
+    Without `defaults`, a flag that is not given is left out of the parsed arguments; `skip` names fields
+    that get no flag."""
     for field in dataclasses.fields(config_class):
-        if several and field.name == "run_name":
+        if field.name in skip or (several and field.name == "run_name"):
             continue  # a sweep names its runs after their settings
         options, default = dict(field.metadata), field.default
         options["help"] += algorithm_defaults(field.name)
@@ -115,7 +122,7 @@ def build_parser(
 ) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = Parser(prog=prog, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{train,eval,plot,sweep}", parser_class=Parser
+        dest="command", required=True, metavar="{train,eval,plot,sweep,tune}", parser_class=Parser
     )
     # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
     options = {"formatter_class": HelpFormatter, "allow_abbrev": False}
@@ -133,7 +140,10 @@ def build_parser(
     )
     add_flags(sweep, SweepConfig)
     add_flags(sweep, TrainConfig, several=True)
-    return parser, {"train": train, "eval": evaluate, "plot": plot, "sweep": sweep}
+    tune = commands.add_parser("tune", help="search train's flags with Optuna, here or on Ray", **options)
+    add_flags(tune, TuneConfig)
+    add_flags(tune, TrainConfig, skip=("seed", "run_name"), defaults=defaults)  # the trials name and seed their runs
+    return parser, {"train": train, "eval": evaluate, "plot": plot, "sweep": sweep, "tune": tune}
 
 
 def given_flags(argv: list[str]) -> set[str]:
@@ -157,10 +167,11 @@ def resumed_config(args: dict, given: set[str]) -> TrainConfig:
     return load_train_config(run_dir).resumed_with(flags | {"directory": str(run_dir.parent), "run_name": run_dir.name})
 
 
-def sweep_configs(args: dict) -> tuple[SweepConfig, dict[str, list]]:
-    """A sweep's own flags as its config, and the train flags as its grid: each field's list of values."""
-    own = {field.name for field in dataclasses.fields(SweepConfig)}
-    return SweepConfig(**{name: args[name] for name in own}), {name: args[name] for name in args if name not in own}
+def own_config(args: dict, config_class: type) -> tuple:
+    """A sweep's or a study's own flags as its config, and the train flags: a sweep's grid (each field's list
+    of values), or what a study's trials share."""
+    own = {field.name for field in dataclasses.fields(config_class)}
+    return config_class(**{name: args[name] for name in own}), {name: args[name] for name in args if name not in own}
 
 
 def renamed(env_name: str) -> str:
@@ -176,6 +187,10 @@ def run_command(command: str, config, *, resume: bool = False, argv: list[str], 
         from soft_actor_critic.sweep import sweep
 
         sweep(*config, command=f"{prog} {shlex.join(argv)}")
+    elif command == "tune":
+        from soft_actor_critic.tune import tune
+
+        tune(*config, command=f"{prog} {shlex.join(argv)}", program=prog)
     elif command == "train":
         from soft_actor_critic.train import train
 
@@ -208,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         if resume:
             config = resumed_config(args, given_flags(argv))
         elif command == "sweep":
-            config = sweep_configs(args)
+            config = own_config(args, SweepConfig)
+        elif command == "tune":
+            config = (*own_config(args, TuneConfig), given_flags(argv))
         else:
             config = {"train": TrainConfig, "eval": EvalConfig, "plot": PlotConfig}[command](**args)
         run_command(command, config, resume=resume, argv=argv, prog=prog)

@@ -1,0 +1,190 @@
+"""`tune` end to end, with tiny studies: its runs, storage and report; pruning; continuing after kill -9;
+bad input; Ray on a local instance."""
+
+import contextlib
+import csv
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, checkpoint_step, wait_for
+
+from soft_actor_critic import tune as tune_module
+from soft_actor_critic.__main__ import main
+
+optuna = pytest.importorskip("optuna")  # requirements-tune.txt
+
+TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "8", "8", "--memory-size", "1000", "--eval-episodes", "1"]
+TINY += ["--start-step", "50", "--num-steps", "300", "--eval-every", "100", "--device", "cpu"]
+SPACE = ["--space", "learning-rate=1e-4..1e-2:log", "batch-size=16,32"]  # with the default space's other flags
+
+
+def tune(directory: Path, *flags: str, name: str = "study") -> list[str]:
+    return ["tune", "--study-name", name, "--directory", str(directory), *TINY, "--seeds", "1", "2", *flags]
+
+
+def load(study_dir: Path, name: str = "study") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{study_dir / 'study.db'}")
+
+
+def exit_code(argv: list[str]) -> int:
+    """main's return value, or the code of its SystemExit (a usage error exits 2 from argparse)."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+def test_a_study_trains_ordinary_runs_and_reports_its_best_setting(tmp_path, capsys):
+    assert main(tune(tmp_path, "--trials", "3", "--workers", "2", *SPACE, "--updates-per-step", "1")) == 0
+    study_dir, study = tmp_path / "study", load(tmp_path / "study")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    # the flags given are fixed (--updates-per-step, --hidden-units, --start-step), the rest searched
+    assert set(study.trials[0].params) == {"learning_rate", "batch_size", "tau", "gamma", "alpha"}
+    for trial in study.trials:
+        runs = [study_dir / f"trial={trial.number}_seed={seed}" for seed in (1, 2)]
+        configs = [json.loads((run / "config.json").read_text()) for run in runs]
+        assert [config["seed"] for config in configs] == [1, 2] and all(checkpoint_step(run) == 300 for run in runs)
+        assert configs[0]["learning_rate"] == trial.params["learning_rate"]
+        assert configs[0]["critic_hidden_units"] == configs[0]["hidden_units"]  # the critic follows a searched width
+        assert configs[0]["updates_per_step"] == 1 and configs[0]["num_steps"] == 300
+        evals = [[float(row.split(",")[1]) for row in (run / "eval.csv").read_text().split()[1:]] for run in runs]
+        assert trial.value == pytest.approx(sum(sum(each) / 3 for each in evals) / 2)  # each seed's last 3 evals
+        assert set(trial.intermediate_values) == {100, 200, 300}
+    out = capsys.readouterr().out
+    best = max(study.trials, key=lambda trial: trial.value)
+    command = next(line for line in out.splitlines() if line.startswith(f"best, trial {best.number}: "))
+    assert f"--learning-rate {best.params['learning_rate']} " in command and "--num-steps 300" in command
+    assert "--critic-hidden-units" not in command and "--seed" not in command
+    with open(study_dir / "trials.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["state"] for row in rows] == ["complete"] * 3 and float(rows[0]["value"]) == study.trials[0].value
+    assert (study_dir / "history.png").stat().st_size > 0 and (study_dir / "importances.png").stat().st_size > 0
+
+    # eval, resume and plot take its runs as any run
+    assert main(["eval", "--run-name", str(study_dir / "trial=0_seed=1"), "--num-episodes", "1"]) == 0
+    assert main(["plot", str(study_dir)]) == 0
+    assert f"wrote {study_dir / 'plot.png'} (6 runs)" in capsys.readouterr().out
+
+    # The same command again trains nothing and prints the report; so does --report.
+    before = {path: path.stat().st_mtime_ns for path in study_dir.glob("trial=*/checkpoint.pt")}
+    assert main(tune(tmp_path, "--trials", "3", *SPACE, "--updates-per-step", "1")) == 0
+    assert main(tune(tmp_path, "--report", *SPACE, "--updates-per-step", "1")) == 0
+    assert capsys.readouterr().out.count(command) == 2
+    assert {path: path.stat().st_mtime_ns for path in study_dir.glob("trial=*/checkpoint.pt")} == before
+    assert len(load(study_dir).trials) == 3
+
+
+def test_a_pruned_trial_stops_at_once_keeps_its_checkpoint_and_is_marked_pruned(tmp_path, monkeypatch, capsys):
+    # Planted: every trial is bad (Pendulum's returns are all below 0), from its first eval on.
+    monkeypatch.setattr(tune_module, "pruner", lambda optuna, base: optuna.pruners.ThresholdPruner(lower=0.0))
+    flags = ["--trials", "2", "--workers", "2", "--num-steps", "3000", "--checkpoint-every", "0"]
+    assert main(tune(tmp_path, *flags)) == 0
+    study = load(tmp_path / "study")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
+    for trial in study.trials:
+        assert trial.last_step == 100 and trial.value == trial.intermediate_values[100]
+        steps = [checkpoint_step(tmp_path / "study" / f"trial={trial.number}_seed={seed}") for seed in (1, 2)]
+        assert all(100 <= step < 1000 for step in steps)  # stopped soon after the eval that pruned it
+        assert trial.user_attrs["saved_steps"] == sum(3000 - step for step in steps)
+    assert "2 pruned (sparing" in capsys.readouterr().out
+
+
+def unlocked(run_dir: Path) -> bool:
+    """Whether no process trains the run now (train holds its .lock)."""
+    with open(run_dir / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return True
+
+
+def test_a_study_killed_mid_trial_continues_with_the_same_command_and_tells_each_trial_once(tmp_path):
+    argv = tune(tmp_path, "--trials", "2", "--workers", "2", "--num-steps", "600", "--checkpoint-every", "100")
+    command = [sys.executable, "-m", "soft_actor_critic", *argv]
+    driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    study_dir = tmp_path / "study"
+    try:
+        wait_for(lambda: (study_dir / "trial=0_seed=1" / "checkpoint_step.json").is_file(), timeout=120)
+        driver.kill()  # SIGKILL: the driver gets no say; its workers are told by the kernel (SIGTERM)
+        driver.wait()
+        runs = [study_dir / f"trial=0_seed={seed}" for seed in (1, 2)]
+        wait_for(lambda: all(unlocked(run) for run in runs), timeout=60)
+        assert [trial.state for trial in load(study_dir).trials] == [optuna.trial.TrialState.RUNNING]
+        stopped = [checkpoint_step(run) for run in runs]
+        assert all(0 < step < 600 for step in stopped)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    study = load(study_dir)
+    assert [trial.number for trial in study.trials] == [0, 1]  # the one left running is not asked again
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
+    assert all(checkpoint_step(study_dir / f"trial=0_seed={seed}") == 600 for seed in (1, 2))
+    assert "resuming at step" in (study_dir / "logs" / "trial=0_seed=1.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--space", "learning-rat=1e-4..1e-3"], "tune cannot search --learning-rat"),
+        (["--space", "learning-rate=1e-3..1e-4"], "an empty or inverted range (0.001 is not below 0.0001)"),
+        (["--space", "batch-size=0..64"], "--batch-size must be positive, got 0"),
+        (["--space", "seed=1,2"], "tune cannot search --seed"),
+        (["--space", "learning-rate"], "write FLAG=LOW..HIGH"),
+        (["--space", "tau=0.01,0.02", "--tau", "0.01"], "--tau is both given (fixed) and in --space"),
+        (["--seeds", "1", "1"], "--seeds must list distinct seeds"),
+        (["--eval-every", "0"], "tune judges trials by their periodic evals"),
+        (["--storage", "nonsense://x"], "cannot open the study study in nonsense://x"),
+        (["--env-name", "CartPole-v1"], "CartPole-v1 has a Discrete action space"),
+        (["--report"], "holds no study to report: run it first"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, flags, message):
+    assert exit_code(tune(tmp_path / "runs", *flags)) in (1, 2)
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_study_name_reused_with_another_env_or_space_is_refused(tmp_path, capsys):
+    assert main(tune(tmp_path, "--trials", "1", "--workers", "1", "--seeds", "1")) == 0
+    capsys.readouterr()
+    study_db = (tmp_path / "study" / "study.db").read_bytes()
+    for flags, message in [
+        (
+            ["--env-name", "MountainCarContinuous-v0"],
+            "was run with --env-name Pendulum-v1, not MountainCarContinuous-v0",
+        ),
+        (["--space", "tau=0.01..0.02"], "was run with --space"),
+        (["--seeds", "1", "2"], "was run with --seeds [1], not [1, 2]"),
+    ]:
+        assert main(tune(tmp_path, "--seeds", "1", *flags)) == 1
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "study" / "study.db").read_bytes() == study_db
+
+
+def test_without_optuna_tune_names_the_install_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    assert main(tune(tmp_path)) == 1
+    assert "tune needs Optuna: pip install -r requirements-tune.txt" in capsys.readouterr().err
+
+
+def test_a_study_on_a_local_ray_instance(tmp_path):
+    pytest.importorskip("ray")
+    argv = tune(tmp_path, "--trials", "2", "--ray-address", "local")
+    result = subprocess.run(
+        [sys.executable, "-m", "soft_actor_critic", *argv], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    study = load(tmp_path / "study")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(checkpoint_step(tmp_path / "study" / f"trial={n}_seed={s}") == 300 for n in (0, 1) for s in (1, 2))
