@@ -110,7 +110,10 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
     running trial's evals, stop the pruned, tell each finished one. Ctrl-C checkpoints every running run."""
     train_args = fixed_args(train_args, space)
     folder, base = str(study_dir.resolve()), TrainConfig(**train_args)
-    distributions = {name: distribution(optuna, base, name, dimension) for name, dimension in space.items()}
+    distributions = {
+        name: getattr(optuna.distributions, f"{kind}Distribution")(**arguments)
+        for name, (kind, arguments) in space.items()
+    }
     running, queue, owner, outcomes, size = {}, [], {}, {}, config.seeds_per_process
 
     def start(trial, reported: set[int]) -> None:
@@ -157,18 +160,6 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
     if stop.signum is not None:
         name = signal_name(stop.signum)
         raise Interrupted(f"{name}: the running trials' runs checkpointed; continue with: {command}", stop.signum)
-
-
-def distribution(optuna, base: TrainConfig, name: str, dimension: tuple):
-    if dimension[0] == "choices":
-        return optuna.distributions.CategoricalDistribution(dimension[1])
-    _, low, high, log = dimension
-    kind = (
-        optuna.distributions.IntDistribution
-        if isinstance(getattr(base, name), int)
-        else optuna.distributions.FloatDistribution
-    )
-    return kind(low, high, log=log)
 
 
 def trial_runs(train_args: dict, config: TuneConfig, study_dir: Path, trial) -> list[TrainConfig]:

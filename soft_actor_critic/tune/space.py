@@ -72,7 +72,7 @@ class TuneConfig:
 
 
 def search_space(config: TuneConfig, base: TrainConfig, given: set[str]) -> dict[str, tuple]:
-    """{field: ("range", low, high, log) or ("choices", values)}: the algorithm's default space without the
+    """{field: (the kind of Optuna distribution, its arguments)}: the algorithm's default space without the
     train flags given, with --space's flags replaced or added; a ConfigError for a bad one."""
     for item in config.space:
         if "=" not in item:
@@ -94,7 +94,8 @@ def dimension(key: str, spec: str, base: TrainConfig) -> tuple:
     try:
         if ".." in text and not kind.sequence:
             low, high = (kind.parse(end) for end in text.split("..", 1))
-            values, space = (low, high), ("range", low, high, spec.endswith(":log"))
+            kind_name = "Int" if isinstance(low, int) else "Float"
+            values, space = (low, high), (kind_name, {"low": low, "high": high, "log": spec.endswith(":log")})
             if not low < high:
                 raise ConfigError(f"an empty or inverted range ({low} is not below {high})")
             if spec.endswith(":log") and low <= 0:
@@ -103,7 +104,7 @@ def dimension(key: str, spec: str, base: TrainConfig) -> tuple:
             raise ConfigError("write LOW..HIGH:log for a log range, or choices A,B,C")
         else:
             values = tuple(widths(value) if kind.sequence else kind.parse(value) for value in text.split(","))
-            space = ("choices", text.split(",") if kind.sequence else values)
+            space = ("Categorical", {"choices": text.split(",") if kind.sequence else values})
         for value in values:
             dataclasses.replace(base, **{name: value})
     except (ConfigError, ValueError, TypeError, argparse.ArgumentTypeError) as error:
