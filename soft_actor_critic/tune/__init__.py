@@ -81,7 +81,8 @@ def open_study(optuna, config: TuneConfig, study_dir: Path, base: TrainConfig, s
         create = optuna.load_study if config.report else optuna.create_study
         study = create(study_name=config.study_name, storage=url, **({} if config.report else CREATE))
     fixed = {flag_name(name): value for name, value in setting_key(base) if name not in space}
-    setup = json.loads(json.dumps({**fixed, "--seeds": config.seeds, "--space": space}))
+    searched = " ".join(f"{flag_name(name).removeprefix('--')}={spec}" for name, (spec, *_) in space.items())
+    setup = json.loads(json.dumps({**fixed, "--seeds": config.seeds, "--space": searched}))
     saved = study.user_attrs.get("setup", setup)
     if differing := [key for key in setup if saved.get(key) != setup[key]]:
         key = differing[0]
@@ -112,7 +113,7 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
     folder, base = str(study_dir.resolve()), TrainConfig(**train_args)
     distributions = {
         name: getattr(optuna.distributions, f"{kind}Distribution")(**arguments)
-        for name, (kind, arguments) in space.items()
+        for name, (_, kind, arguments) in space.items()
     }
     running, queue, owner, outcomes, size = {}, [], {}, {}, config.seeds_per_process
 

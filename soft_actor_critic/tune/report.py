@@ -20,35 +20,36 @@ SHOWN = 10  # trials in the printed table
 
 
 def report(optuna, study, study_dir: Path, train_args: dict, program: str) -> None:
-    base = TrainConfig(**train_args)
-    trials = sorted((trial for trial in study.trials if trial.value is not None), key=lambda trial: -trial.value)
+    """Print the study's summary, its best trials and the best setting's train command; write trials.csv
+    (every trial: number, state, value, the env steps each seed trained, its setting) and the plots."""
     names = sorted({name for trial in study.trials for name in trial.params})
-    pruned = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.PRUNED]
-    saved = sum(trial.user_attrs.get("saved_steps", 0) for trial in pruned)
-    seeds = study.user_attrs["setup"]["--seeds"]
-    console.say(
-        f"study {study.study_name}: {console.count(len(study.trials), 'trial')}, {len(pruned)} pruned "
-        f"(sparing {saved:,} of {len(study.trials) * len(seeds) * base.num_steps:,} env steps); "
-        f"value: mean of each seed's last evals over seeds {' '.join(map(str, seeds))}"
-    )
-    header = ["trial", "value", "state", *(flag_name(name).removeprefix("--") for name in names)]
     rows = [
-        [trial.number, f"{trial.value:.1f}", state(trial), *(shown(trial.params.get(name, "")) for name in names)]
-        for trial in trials
+        [trial.number, trial.state.name.lower(), trial.value, max(trial.intermediate_values, default=0)]
+        + [trial.params.get(name) for name in names]
+        for trial in study.trials
     ]
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows[:SHOWN])]
-    for row in [header, *rows[:SHOWN]]:
-        console.say("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
-    write_trials(study_dir / TRIALS_FILE, study, names)
-    complete = [trial for trial in trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    header = ["trial", "state", "value", "steps", *(flag_name(name).removeprefix("--") for name in names)]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([header, *rows])
+    write_atomically(study_dir / TRIALS_FILE, lambda file: file.write(text.getvalue().encode()))
+    seeds, steps = study.user_attrs["setup"]["--seeds"], TrainConfig(**train_args).num_steps
+    saved = sum(trial.user_attrs.get("saved_steps", 0) for trial in study.trials)
+    console.say(
+        f"study {study.study_name}: {console.count(len(rows), 'trial')}, {sum(row[1] == 'pruned' for row in rows)} "
+        f"pruned (sparing {saved:,} of {len(rows) * len(seeds) * steps:,} env steps); value: the mean over seeds "
+        f"{' '.join(map(str, seeds))} of each one's last evals; the best {SHOWN}:"
+    )
+    best = sorted((row for row in rows if row[2] is not None), key=lambda row: -row[2])[:SHOWN]
+    best = [[*row[:2], f"{row[2]:.1f}", *row[3:]] for row in best]
+    shown = [[f"{cell:.4g}" if isinstance(cell, float) else str(cell) for cell in row] for row in [header, *best]]
+    widths = [max(map(len, column)) for column in zip(*shown)]
+    for row in shown:
+        console.say("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+    complete = sum(row[1] == "complete" for row in rows)
     if complete:
-        console.say(f"best, trial {complete[0].number}: {train_command(program, train_args, complete[0].params)}")
-    draw(optuna, study, study_dir, len(complete))
+        console.say(f"best, trial {study.best_trial.number}: {train_command(program, train_args, study.best_params)}")
+    draw(optuna, study, study_dir, complete)
     console.say(f"report: {study_dir / TRIALS_FILE}, {study_dir / 'history.png'}, {study_dir / 'importances.png'}")
-
-
-def state(trial) -> str:
-    return trial.state.name.lower() + (f" at {trial.last_step}" if trial.state.name == "PRUNED" else "")
 
 
 def train_command(program: str, train_args: dict, params: dict) -> str:
@@ -61,17 +62,6 @@ def train_command(program: str, train_args: dict, params: dict) -> str:
     ).items():
         words += [flag_name(name), *show(value).split()]
     return f"{program} {shlex.join(words)}"
-
-
-def write_trials(path: Path, study, names: list[str]) -> None:
-    """trials.csv: each trial's number, state, value, the env steps each seed trained, and its setting."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["trial", "state", "value", "steps", *names])
-    for trial in study.trials:
-        steps = max(trial.intermediate_values, default=0)
-        writer.writerow([trial.number, trial.state.name.lower(), trial.value, steps, *map(trial.params.get, names)])
-    write_atomically(path, lambda file: file.write(text.getvalue().encode()))
 
 
 def draw(optuna, study, study_dir: Path, complete: int) -> None:
@@ -89,10 +79,6 @@ def draw(optuna, study, study_dir: Path, complete: int) -> None:
             evaluator = optuna.importance.PedAnovaImportanceEvaluator()
             figures["importances.png"] = lambda: plots.plot_param_importances(study, evaluator=evaluator)
         for name, plot in figures.items():
-            axes = plot()
-            axes.figure.savefig(study_dir / name, bbox_inches="tight")
-            plt.close(axes.figure)
-
-
-def shown(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+            figure = plot().figure
+            figure.savefig(study_dir / name, bbox_inches="tight")
+            plt.close(figure)

@@ -72,7 +72,8 @@ class TuneConfig:
 
 
 def search_space(config: TuneConfig, base: TrainConfig, given: set[str]) -> dict[str, tuple]:
-    """{field: (the kind of Optuna distribution, its arguments)}: the algorithm's default space without the
+    """{field: (its space as --space writes it, the kind of Optuna distribution, its arguments)}: the
+    algorithm's default space without the
     train flags given, with --space's flags replaced or added; a ConfigError for a bad one."""
     for item in config.space:
         if "=" not in item:
@@ -82,7 +83,7 @@ def search_space(config: TuneConfig, base: TrainConfig, given: set[str]) -> dict
         raise ConfigError(f"--{both[0]} is both given (fixed) and in --space (searched): choose one")
     defaults = dict(item.partition("=")[::2] for item in SPACES[base.algorithm].split())
     specs = {key: spec for key, spec in defaults.items() if key.replace("-", "_") not in given} | specs
-    return {key.replace("-", "_"): dimension(key, spec, base) for key, spec in specs.items()}
+    return {key.replace("-", "_"): (spec, *dimension(key, spec, base)) for key, spec in specs.items()}
 
 
 def dimension(key: str, spec: str, base: TrainConfig) -> tuple:
