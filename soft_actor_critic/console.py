@@ -48,7 +48,7 @@ def say(text: str, stream=None) -> None:
     tqdm.write(text, file=ReaderMayLeave(stream or sys.stdout))
 
 
-class progress_bar(tqdm):  # in lower case, as tqdm: it is called as a function is
+class ProgressBar(tqdm):
     """Steps done, steps/s and ETA on stderr, redrawn at most once a second; `on_update(n)` hears of each
     update (a sweep counts the steps of all its runs); no ETA before `warmup` steps: random actions run many
     times faster than the updates after them."""

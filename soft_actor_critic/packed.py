@@ -24,7 +24,7 @@ import torch
 
 from soft_actor_critic.agent import Agent, CrossQAgent
 from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, setting_key
-from soft_actor_critic.console import progress_bar, say
+from soft_actor_critic.console import ProgressBar, say
 from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.networks import BatchRenorm
@@ -168,7 +168,7 @@ def packed_loop(runs: list[Training], envs: gym.vector.VectorEnv, packed: Packed
     low, high = envs.single_action_space.low, envs.single_action_space.high
     act, update = act_and_update(config, packed, [run.buffer for run in runs])
     steps, warmup = (step * len(runs) for step in (progress.step, progress.first_update_after))  # all seeds'
-    bar = progress_bar(config.num_steps * len(runs), steps, runs[0].count_steps, warmup=warmup)
+    bar = ProgressBar(config.num_steps * len(runs), steps, runs[0].count_steps, warmup=warmup)
     with bar:
         logs, metrics = [LoopLog(run.writer, bar, progress) for run in runs], None
         seeds = [run.seeds.env for run in runs] if progress.step == 0 else None

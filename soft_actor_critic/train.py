@@ -23,7 +23,7 @@ from tqdm import tqdm
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, restore, save_run
 from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, show
-from soft_actor_critic.console import progress_bar, say
+from soft_actor_critic.console import ProgressBar, say
 from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.periodic_eval import PeriodicEval, forget_evals_after
@@ -153,7 +153,7 @@ def training_loop(training: Training, stop: StopRequest | None = None) -> None:
     config, env, buffer, progress = training.config, training.env, training.buffer, training.progress
     act, update = act_and_update(config, training.agent, buffer)
     low, high = env.action_space.low, env.action_space.high
-    bar = progress_bar(config.num_steps, progress.step, training.count_steps, warmup=progress.first_update_after)
+    bar = ProgressBar(config.num_steps, progress.step, training.count_steps, warmup=progress.first_update_after)
     with bar:
         log, metrics = LoopLog(training.writer, bar, progress), None
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.

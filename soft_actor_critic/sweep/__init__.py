@@ -79,7 +79,7 @@ def train_groups(
     packing = f", packed up to {max(map(len, groups))} to a process" if len(groups) < num_runs else ""
     console.say(f"{console.count(num_runs, 'run')} to train{packing}, {pool.describe()}")
     queue, outcomes = list(groups), {}
-    with stop_requests(second_interrupt_aborts=False) as stop, console.progress_bar(total, done) as bar:
+    with stop_requests(second_interrupt_aborts=False) as stop, console.ProgressBar(total, done) as bar:
         in_flight = 0
         while in_flight or (queue and stop.signum is None):
             while queue and pool.free() > 0 and stop.signum is None:

@@ -136,7 +136,7 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
     with (
         workers(config, pool_size) as pool,
         stop_requests(second_interrupt_aborts=False) as stop,
-        console.progress_bar(total, done) as bar,
+        console.ProgressBar(total, done) as bar,
     ):
         while running or (len(study.trials) < config.trials and stop.signum is None):
             while pool.free() > 0 and stop.signum is None and (queue or len(study.trials) < config.trials):
