@@ -175,13 +175,15 @@ def trial_runs(train_args: dict, config: TuneConfig, study_dir: Path, trial) -> 
 
 
 def judge(trial: Trial, pool, base: TrainConfig) -> None:
-    """Report the eval steps all the trial's seeds have reached, as the mean of their returns; if the pruner
-    then prunes the trial, ask its runs to checkpoint and stop."""
+    """Report the eval steps all the trial's seeds have reached, as the mean of their returns, up to one
+    that gets the trial pruned: then ask its runs to checkpoint and stop, and report no more."""
     evals = [{row["step"]: row["return_mean"] for row in read_eval_rows(run_dir(run))} for run in trial.runs]
     for step in sorted(set.intersection(*(set(each) for each in evals)) - trial.reported):
+        if trial.pruned_at is not None:
+            return
         trial.trial.report(statistics.fmean(each[step] for each in evals), step)
         trial.reported.add(step)
-        if trial.pruned_at is None and step < base.num_steps and trial.trial.should_prune():
+        if step < base.num_steps and trial.trial.should_prune():
             trial.pruned_at = step
             for names in trial.groups:
                 pool.stop(names)
