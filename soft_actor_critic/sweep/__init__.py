@@ -32,14 +32,7 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
         summarize(sweep_dir, expand(read_manifest(sweep_dir), sweep_dir))
         return
     runs = expand(grid, sweep_dir)
-    from soft_actor_critic.environment import make_env
-
-    for env_name in dict.fromkeys(run.env_name for run in runs):  # an env SAC cannot drive is refused now
-        make_env(env_name).close()
-    if config.ray_address:  # before anything is written: a wrong address leaves no sweep folder behind
-        from soft_actor_critic.sweep.on_ray import check_ray
-
-        check_ray(config.ray_address)
+    check_before_writing([run.env_name for run in runs], config.ray_address)
     write_manifest(sweep_dir, grid)
     steps = {run: checkpoint_step(Path(run.directory) / run.run_name) for run in runs}  # each read once, cheaply
     todo = {run: step for run, step in steps.items() if (step or 0) < run.num_steps}
@@ -52,6 +45,19 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> None:
             train_groups(pool, groups, sweep_dir, total=sum(run.num_steps for run in runs), done=done, command=command)
         console.say(f"sweep {sweep_dir}: trained in {(time.perf_counter() - start) / 60:.1f} min")
     summarize(sweep_dir, runs)
+
+
+def check_before_writing(env_names: list[str], ray_address: str | None) -> None:
+    """Refuse, before anything is written, an env SAC cannot drive and a Ray address that does not answer:
+    bad input leaves no sweep or study folder behind."""
+    from soft_actor_critic.environment import make_env
+
+    for env_name in dict.fromkeys(env_names):
+        make_env(env_name).close()
+    if ray_address:
+        from soft_actor_critic.sweep.on_ray import check_ray
+
+        check_ray(ray_address)
 
 
 @contextlib.contextmanager

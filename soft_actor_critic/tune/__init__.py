@@ -19,7 +19,7 @@ from soft_actor_critic import console
 from soft_actor_critic.config import ConfigError, Interrupted, RunError, TrainConfig, flag_name, reported, setting_key
 from soft_actor_critic.runs import checkpoint_step, locked, read_eval_rows
 from soft_actor_critic.signals import signal_name, stop_requests
-from soft_actor_critic.sweep import workers
+from soft_actor_critic.sweep import check_before_writing, workers
 from soft_actor_critic.sweep.task import packed_groups, record_outcome
 from soft_actor_critic.tune.space import TuneConfig, search_space, widths
 
@@ -48,18 +48,13 @@ def tune(config: TuneConfig, train_args: dict, given: set[str], *, command: str,
         import optuna
     except ImportError:
         raise RunError("tune needs Optuna: pip install -r requirements-tune.txt") from None
-    from soft_actor_critic.environment import make_env
     from soft_actor_critic.tune.report import report
 
     base = TrainConfig(**train_args)
     space = search_space(config, base, given)
     if not base.eval_every:
         raise ConfigError("--eval-every must be positive: tune judges trials by their periodic evals")
-    make_env(base.env_name).close()  # an env SAC cannot drive is refused before anything is written
-    if config.ray_address:
-        from soft_actor_critic.sweep.on_ray import check_ray
-
-        check_ray(config.ray_address)
+    check_before_writing([base.env_name], config.ray_address)
     study_dir = Path(base.directory) / config.study_name
     study = open_study(optuna, config, study_dir, base, space)
     with locked(study_dir):  # one driver per study folder
@@ -177,16 +172,17 @@ def trial_runs(train_args: dict, config: TuneConfig, study_dir: Path, trial) -> 
 def judge(trial: Trial, pool, base: TrainConfig) -> None:
     """Report the eval steps all the trial's seeds have reached, as the mean of their returns, up to one
     that gets the trial pruned: then ask its runs to checkpoint and stop, and report no more."""
+    if trial.pruned_at is not None:
+        return
     evals = [{row["step"]: row["return_mean"] for row in read_eval_rows(run_dir(run))} for run in trial.runs]
     for step in sorted(set.intersection(*(set(each) for each in evals)) - trial.reported):
-        if trial.pruned_at is not None:
-            return
         trial.trial.report(statistics.fmean(each[step] for each in evals), step)
         trial.reported.add(step)
         if step < base.num_steps and trial.trial.should_prune():
             trial.pruned_at = step
             for names in trial.groups:
                 pool.stop(names)
+            return
 
 
 def tell(optuna, study, trial: Trial, base: TrainConfig, *, interrupted: bool) -> int:
