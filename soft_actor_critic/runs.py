@@ -13,7 +13,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -241,8 +241,13 @@ def read_eval_rows(run_dir: Path) -> list[EvalRow]:
 
 def write_eval_rows(run_dir: Path, rows: list[EvalRow]) -> None:
     """Replace eval.csv with `rows`, atomically."""
+    write_csv(run_dir / EVAL_FILE, list(EVAL_TYPES), rows)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: list[dict]) -> None:
+    """Replace `path` with a CSV file of `rows` (dicts; keys not in `columns` are left out), atomically."""
     text = io.StringIO()
-    writer = csv.DictWriter(text, list(EVAL_TYPES), lineterminator="\n")
+    writer = csv.DictWriter(text, columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    write_atomically(run_dir / EVAL_FILE, lambda file: file.write(text.getvalue().encode()))
+    write_atomically(path, lambda file: file.write(text.getvalue().encode()))

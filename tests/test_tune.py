@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, checkpoint_step, wait_for
 
-from soft_actor_critic import tune as tune_module
 from soft_actor_critic.__main__ import main
 
 optuna = pytest.importorskip("optuna")  # requirements-tune.txt
@@ -82,7 +81,7 @@ def test_a_study_trains_ordinary_runs_and_reports_its_best_setting(tmp_path, cap
 
 def test_a_pruned_trial_stops_at_once_keeps_its_checkpoint_and_is_marked_pruned(tmp_path, monkeypatch, capsys):
     # Planted: every trial is bad (Pendulum's returns are all below 0), from its first eval on.
-    monkeypatch.setattr(tune_module, "pruner", lambda optuna, base: optuna.pruners.ThresholdPruner(lower=0.0))
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", lambda **_: optuna.pruners.ThresholdPruner(lower=0.0))
     flags = ["--trials", "2", "--workers", "2", "--num-steps", "3000", "--checkpoint-every", "0"]
     assert main(tune(tmp_path, *flags)) == 0
     study = load(tmp_path / "study")
@@ -93,6 +92,15 @@ def test_a_pruned_trial_stops_at_once_keeps_its_checkpoint_and_is_marked_pruned(
         assert all(100 <= step < 1000 for step in steps)  # stopped soon after the eval that pruned it
         assert trial.user_attrs["saved_steps"] == sum(3000 - step for step in steps)
     assert "2 pruned (sparing" in capsys.readouterr().out
+
+
+def test_a_study_in_a_storage_of_its_own_keeps_its_runs_in_the_study_folder(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert main(tune(tmp_path, "--trials", "1", *SPACE, "--storage", storage, name="new")) == 0
+    study = optuna.load_study(study_name="new", storage=storage)
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE]
+    assert checkpoint_step(tmp_path / "new" / "trial=0_seed=2") == 300 and (tmp_path / "new" / "trials.csv").is_file()
+    assert not (tmp_path / "new" / "study.db").exists()
 
 
 def unlocked(run_dir: Path) -> bool:

@@ -84,10 +84,10 @@ class LocalWorkers:
         start_worker(process, dict.fromkeys(THREAD_VARIABLES, str(self.threads)))
         self.running[tuple(run.run_name for run in group)] = (process, time.time())
 
-    def stop(self, names: tuple[str, ...] | None = None) -> None:
-        """Ask each running group (or the one of `names`) to checkpoint and stop, with one SIGTERM each."""
+    def stop(self, names: set[str] | None = None) -> None:
+        """Ask each running group (or each with a run in `names`) to checkpoint and stop, with one SIGTERM each."""
         for key, (process, _) in self.running.items():
-            if key not in self.stopping and names in (None, key):
+            if key not in self.stopping and (names is None or not names.isdisjoint(key)):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGTERM)
                 self.stopping.add(key)

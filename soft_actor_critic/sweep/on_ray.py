@@ -53,12 +53,12 @@ class RayTasks:
     def start(self, group: list[TrainConfig]) -> None:
         self.running[self.task.remote(group, self.count)] = tuple(run.run_name for run in group)
 
-    def stop(self, names: tuple[str, ...] | None = None) -> None:
-        """Cancel each running task (or the one of `names`) once: a queued one never starts, and a running one
-        gets a KeyboardInterrupt, which its train takes as Ctrl-C, a request to checkpoint and stop (a second
-        would abort that checkpoint)."""
+    def stop(self, names: set[str] | None = None) -> None:
+        """Cancel each running task (or each with a run in `names`) once: a queued one never starts, and a
+        running one gets a KeyboardInterrupt, which its train takes as Ctrl-C, a request to checkpoint and stop
+        (a second would abort that checkpoint)."""
         for reference, key in self.running.items():
-            if reference not in self.stopping and names in (None, key):
+            if reference not in self.stopping and (names is None or not names.isdisjoint(key)):
                 self.ray.cancel(reference)
                 self.stopping.add(reference)
 

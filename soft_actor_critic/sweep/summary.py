@@ -3,14 +3,12 @@ interquartile mean with a bootstrap confidence interval, printed and written to 
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
 from soft_actor_critic.config import TrainConfig, setting_key
-from soft_actor_critic.runs import read_eval_rows, write_atomically
+from soft_actor_critic.runs import read_eval_rows, write_csv
 from soft_actor_critic.sweep.grid import setting_part
 from soft_actor_critic.sweep.task import WALL_TIMES_FILE, read_wall_times
 
@@ -33,7 +31,7 @@ def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
         minutes = [times[run.run_name] / 60 for run in members if run.run_name in times]
         row["minutes_per_run"] = sum(minutes) / len(minutes) if minutes else float("nan")
         rows.append(row)
-    write_summary(sweep_dir / SUMMARY_FILE, rows)
+    write_csv(sweep_dir / SUMMARY_FILE, SUMMARY_COLUMNS, rows)
     print_summary(rows, sweep_dir / SUMMARY_FILE)
 
 
@@ -90,14 +88,6 @@ def iqm_with_interval(finals: np.ndarray) -> tuple[float, float, float]:
         random_state=0,
     ).confidence_interval
     return iqm, float(interval.low), float(interval.high)
-
-
-def write_summary(path: Path, rows: list[dict]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomically(path, lambda file: file.write(text.getvalue().encode()))
 
 
 def print_summary(rows: list[dict], path: Path) -> None:

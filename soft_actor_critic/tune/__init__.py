@@ -25,8 +25,6 @@ from soft_actor_critic.tune.space import TuneConfig, search_space, widths
 
 LAST_EVALS = 3  # a trial's value: the mean of each seed's last evals, so that one lucky eval does not win
 STORAGE_FILE = "study.db"  # the default storage: SQLite in the study folder
-STARTUP_TRIALS = 10  # TPE's random trials before it models the space
-CREATE = {"direction": "maximize", "load_if_exists": True}
 
 
 @dataclasses.dataclass
@@ -36,7 +34,6 @@ class Trial:
     trial: object  # optuna.Trial
     runs: list[TrainConfig]
     reported: set[int]
-    groups: list[tuple[str, ...]] = dataclasses.field(default_factory=list)  # the names of its runs' processes
     ended: dict[str, str] = dataclasses.field(default_factory=dict)
     pruned_at: int | None = None
 
@@ -57,10 +54,13 @@ def tune(config: TuneConfig, train_args: dict, given: set[str], *, command: str,
     check_before_writing([base.env_name], config.ray_address)
     study_dir = Path(base.directory) / config.study_name
     study = open_study(optuna, config, study_dir, base, space)
+    # The train flags every trial shares: all but the searched ones; their runs go into the study's folder.
+    train_args = {name: value for name, value in train_args.items() if name not in space}
+    train_args["directory"] = str(study_dir)
     with locked(study_dir):  # one driver per study folder
         if not config.report:
             run_trials(optuna, study, config, train_args, space, study_dir, command)
-        report(optuna, study, study_dir, fixed_args(train_args, space), program)
+        report(optuna, study, study_dir, train_args, program)
 
 
 def open_study(optuna, config: TuneConfig, study_dir: Path, base: TrainConfig, space: dict):
@@ -69,12 +69,12 @@ def open_study(optuna, config: TuneConfig, study_dir: Path, base: TrainConfig, s
     url = config.storage or f"sqlite:///{study_dir.resolve() / STORAGE_FILE}"
     if config.report and config.storage is None and not (study_dir / STORAGE_FILE).is_file():
         raise RunError(f"{study_dir} holds no study to report: run it first")
-    if config.storage is None:
-        with reported(f"cannot create the study folder {study_dir}", OSError):
-            study_dir.mkdir(parents=True, exist_ok=True)
     with reported(f"cannot open the study {config.study_name} in {url}", Exception):  # SQLAlchemy's, drivers'...
+        if config.storage is None:
+            study_dir.mkdir(parents=True, exist_ok=True)  # for the SQLite file
         create = optuna.load_study if config.report else optuna.create_study
-        study = create(study_name=config.study_name, storage=url, **({} if config.report else CREATE))
+        maximize = {} if config.report else {"direction": "maximize", "load_if_exists": True}
+        study = create(study_name=config.study_name, storage=url, **maximize)
     fixed = {flag_name(name): value for name, value in setting_key(base) if name not in space}
     searched = " ".join(f"{flag_name(name).removeprefix('--')}={spec}" for name, (spec, *_) in space.items())
     setup = json.loads(json.dumps({**fixed, "--seeds": config.seeds, "--space": searched}))
@@ -86,39 +86,30 @@ def open_study(optuna, config: TuneConfig, study_dir: Path, base: TrainConfig, s
             "its own flags, or choose another --study-name"
         )
     study.set_user_attr("setup", setup)
-    # Seeded by the trials so far: a continued study does not draw its first trials' settings again.
-    sampler = optuna.samplers.TPESampler
-    study.sampler = sampler(
-        n_startup_trials=STARTUP_TRIALS, multivariate=True, constant_liar=True, seed=len(study.trials)
+    with reported(f"cannot create the study folder {study_dir}", OSError):  # its runs, lock and report
+        study_dir.mkdir(parents=True, exist_ok=True)
+    # TPE, after 10 random trials; seeded by the trials so far, so that a continued study does not draw its
+    # first trials' settings again.
+    study.sampler = optuna.samplers.TPESampler(
+        n_startup_trials=10, multivariate=True, constant_liar=True, seed=len(study.trials)
     )
-    study.pruner = pruner(optuna, base)
+    # A trial whose mean eval at a step falls below the median of the completed trials' at that step stops,
+    # from the 5th completed trial on and past the first quarter of the steps.
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=base.num_steps // 4)
     return study
-
-
-def pruner(optuna, base: TrainConfig):
-    """The median pruner: a trial whose mean eval at a step falls below the median of the completed trials'
-    at that step stops, from the 5th completed trial on and past the first quarter of the steps."""
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=base.num_steps // 4)
 
 
 def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict, study_dir: Path, command: str) -> None:
     """Ask for trials while the pool has room and the study has fewer than config.trials; report each
     running trial's evals, stop the pruned, tell each finished one. Ctrl-C checkpoints every running run."""
-    train_args = fixed_args(train_args, space)
     folder, base = str(study_dir.resolve()), TrainConfig(**train_args)
-    distributions = {
-        name: getattr(optuna.distributions, f"{kind}Distribution")(**arguments)
-        for name, (_, kind, arguments) in space.items()
-    }
     running, queue, owner, outcomes, size = {}, [], {}, {}, config.seeds_per_process
 
     def start(trial, reported: set[int]) -> None:
-        running[trial.number] = new = Trial(trial, trial_runs(train_args, config, study_dir, trial), reported)
+        running[trial.number] = new = Trial(trial, trial_runs(train_args, config, trial), reported)
         steps = {run: checkpoint_step(Path(folder, run.run_name)) for run in new.runs}
         new.ended = {run.run_name: "finished" for run, step in steps.items() if (step or 0) >= run.num_steps}
-        groups = packed_groups({run: step for run, step in steps.items() if run.run_name not in new.ended}, size)
-        new.groups = [tuple(run.run_name for run in group) for group in groups]
-        queue.extend(groups)
+        queue.extend(packed_groups({run: step for run, step in steps.items() if run.run_name not in new.ended}, size))
         owner.update(dict.fromkeys((run.run_name for run in new.runs), trial.number))
 
     for frozen in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
@@ -126,10 +117,12 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
             start(optuna.trial.Trial(study, frozen._trial_id), set(frozen.intermediate_values))
     if not running and len(study.trials) >= config.trials:
         return
-    total, done = steps_of(study, config, study_dir, base)
-    pool_size = [[base]] * config.trials * len(config.seeds)
+    # The env steps of the whole study, less those that pruning spared, and those trained already.
+    total = config.trials * len(config.seeds) * base.num_steps
+    total -= sum(trial.user_attrs.get("saved_steps", 0) for trial in study.trials)
+    done = sum(min(checkpoint_step(path) or 0, base.num_steps) for path in study_dir.glob("trial=*"))
     with (
-        workers(config, pool_size) as pool,
+        workers(config, [[base]] * config.trials * len(config.seeds)) as pool,
         stop_requests(second_interrupt_aborts=False) as stop,
         console.ProgressBar(total, done) as bar,
     ):
@@ -138,7 +131,7 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
                 if queue:
                     pool.start(queue.pop(0))
                 else:
-                    trial = study.ask(distributions)
+                    trial = study.ask({name: distribution for name, (_, distribution) in space.items()})
                     trial.set_user_attr("folder", folder)
                     start(trial, set())
             if stop.signum is not None:
@@ -158,13 +151,12 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
         raise Interrupted(f"{name}: the running trials' runs checkpointed; continue with: {command}", stop.signum)
 
 
-def trial_runs(train_args: dict, config: TuneConfig, study_dir: Path, trial) -> list[TrainConfig]:
+def trial_runs(train_args: dict, config: TuneConfig, trial) -> list[TrainConfig]:
     """A trial's runs: its setting, on each seed (built from the flags as given: a critic left at None is as
     wide as the trial's --hidden-units)."""
     settings = {name: widths(value) if isinstance(value, str) else value for name, value in trial.params.items()}
-    where = {"directory": str(study_dir)}
     return [
-        TrainConfig(**train_args, **settings, **where, seed=seed, run_name=f"trial={trial.number}_seed={seed}")
+        TrainConfig(**train_args, **settings, seed=seed, run_name=f"trial={trial.number}_seed={seed}")
         for seed in config.seeds
     ]
 
@@ -180,8 +172,7 @@ def judge(trial: Trial, pool, base: TrainConfig) -> None:
         trial.reported.add(step)
         if step < base.num_steps and trial.trial.should_prune():
             trial.pruned_at = step
-            for names in trial.groups:
-                pool.stop(names)
+            pool.stop({run.run_name for run in trial.runs})
             return
 
 
@@ -208,18 +199,6 @@ def tell(optuna, study, trial: Trial, base: TrainConfig, *, interrupted: bool) -
     elif not interrupted:
         console.say(f"trial {number}: its runs were stopped; the same command continues it")
     return 0
-
-
-def steps_of(study, config: TuneConfig, study_dir: Path, base: TrainConfig) -> tuple[int, int]:
-    """The env steps of the whole study, less those that pruning spared, and those trained already."""
-    saved = sum(trial.user_attrs.get("saved_steps", 0) for trial in study.trials)
-    done = sum(min(checkpoint_step(path) or 0, base.num_steps) for path in study_dir.glob("trial=*"))
-    return config.trials * len(config.seeds) * base.num_steps - saved, done
-
-
-def fixed_args(train_args: dict, space: dict) -> dict:
-    """The train flags every trial shares: all but the searched ones and --directory, which is the study's."""
-    return {name: value for name, value in train_args.items() if name not in space and name != "directory"}
 
 
 def run_dir(run: TrainConfig) -> Path:

@@ -3,16 +3,14 @@ optimization history and of its parameters' importances (Optuna's matplotlib plo
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import shlex
 import warnings
 from pathlib import Path
 
 from soft_actor_critic import console
 from soft_actor_critic.config import NOT_SETTINGS, TrainConfig, flag_name, show
-from soft_actor_critic.runs import write_atomically
+from soft_actor_critic.runs import write_csv
 from soft_actor_critic.tune.space import widths
 
 TRIALS_FILE = "trials.csv"
@@ -29,9 +27,7 @@ def report(optuna, study, study_dir: Path, train_args: dict, program: str) -> No
         for trial in study.trials
     ]
     header = ["trial", "state", "value", "steps", *(flag_name(name).removeprefix("--") for name in names)]
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows([header, *rows])
-    write_atomically(study_dir / TRIALS_FILE, lambda file: file.write(text.getvalue().encode()))
+    write_csv(study_dir / TRIALS_FILE, header, [dict(zip(header, row)) for row in rows])
     seeds, steps = study.user_attrs["setup"]["--seeds"], TrainConfig(**train_args).num_steps
     saved = sum(trial.user_attrs.get("saved_steps", 0) for trial in study.trials)
     console.say(
@@ -40,11 +36,8 @@ def report(optuna, study, study_dir: Path, train_args: dict, program: str) -> No
         f"{' '.join(map(str, seeds))} of each one's last evals; the best {SHOWN}:"
     )
     best = sorted((row for row in rows if row[2] is not None), key=lambda row: -row[2])[:SHOWN]
-    best = [[*row[:2], f"{row[2]:.1f}", *row[3:]] for row in best]
-    shown = [[f"{cell:.4g}" if isinstance(cell, float) else str(cell) for cell in row] for row in [header, *best]]
-    widths = [max(map(len, column)) for column in zip(*shown)]
-    for row in shown:
-        console.say("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+    for row in [header, ["---"] * len(header), *best]:  # a Markdown table, as a sweep's summary
+        console.say("| " + " | ".join(f"{cell:.4g}" if isinstance(cell, float) else str(cell) for cell in row) + " |")
     complete = sum(row[1] == "complete" for row in rows)
     if complete:
         console.say(f"best, trial {study.best_trial.number}: {train_command(program, train_args, study.best_params)}")
@@ -56,10 +49,9 @@ def train_command(program: str, train_args: dict, params: dict) -> str:
     """The train command of a setting: the study's flags that differ from train's defaults, and the trial's."""
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
     fixed = {name: value for name, value in train_args.items() if value != defaults[name] and name not in NOT_SETTINGS}
+    params = {name: widths(value) if isinstance(value, str) else value for name, value in params.items()}
     words = ["train"]
-    for name, value in (
-        fixed | {name: widths(value) if isinstance(value, str) else value for name, value in params.items()}
-    ).items():
+    for name, value in (fixed | params).items():
         words += [flag_name(name), *show(value).split()]
     return f"{program} {shlex.join(words)}"
 

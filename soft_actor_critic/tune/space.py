@@ -72,40 +72,38 @@ class TuneConfig:
 
 
 def search_space(config: TuneConfig, base: TrainConfig, given: set[str]) -> dict[str, tuple]:
-    """{field: (its space as --space writes it, the kind of Optuna distribution, its arguments)}: the
-    algorithm's default space without the
-    train flags given, with --space's flags replaced or added; a ConfigError for a bad one."""
-    for item in config.space:
-        if "=" not in item:
-            raise ConfigError(f"--space {item}: write FLAG=LOW..HIGH, FLAG=LOW..HIGH:log or FLAG=A,B,C")
+    """{field: (its space as --space writes it, as an Optuna distribution)}: the algorithm's default space
+    without the train flags given, with --space's flags replaced or added; a ConfigError for a bad one."""
+    if bad := [item for item in config.space if "=" not in item]:
+        raise ConfigError(f"--space {bad[0]}: write FLAG=LOW..HIGH, FLAG=LOW..HIGH:log or FLAG=A,B,C")
     specs = dict(item.lstrip("-").partition("=")[::2] for item in config.space)
     if both := [key for key in specs if key.replace("-", "_") in given]:
         raise ConfigError(f"--{both[0]} is both given (fixed) and in --space (searched): choose one")
     defaults = dict(item.partition("=")[::2] for item in SPACES[base.algorithm].split())
     specs = {key: spec for key, spec in defaults.items() if key.replace("-", "_") not in given} | specs
-    return {key.replace("-", "_"): (spec, *dimension(key, spec, base)) for key, spec in specs.items()}
+    return {key.replace("-", "_"): (spec, dimension(key, spec, base)) for key, spec in specs.items()}
 
 
-def dimension(key: str, spec: str, base: TrainConfig) -> tuple:
-    """One flag's space, each end or choice checked as train would check it."""
+def dimension(key: str, spec: str, base: TrainConfig):
+    """One flag's space as an Optuna distribution, each end or choice checked as train would check it."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     name, where = key.replace("-", "_"), f"--space {key}={spec}"
     if name not in SEARCHABLE:
         raise ConfigError(f"{where}: tune cannot search --{key}; it searches {', '.join(map(flag_name, SEARCHABLE))}")
     kind, text = TYPES[name], spec.removesuffix(":log")
     try:
         if ".." in text and not kind.sequence:
-            low, high = (kind.parse(end) for end in text.split("..", 1))
-            kind_name = "Int" if isinstance(low, int) else "Float"
-            values, space = (low, high), (kind_name, {"low": low, "high": high, "log": spec.endswith(":log")})
+            values = low, high = tuple(kind.parse(end) for end in text.split("..", 1))
             if not low < high:
                 raise ConfigError(f"an empty or inverted range ({low} is not below {high})")
-            if spec.endswith(":log") and low <= 0:
-                raise ConfigError("a log range must start above 0")
+            make = IntDistribution if isinstance(low, int) else FloatDistribution  # which check a log range's low end
+            space = make(low, high, log=spec.endswith(":log"))
         elif spec.endswith(":log") or not text:
             raise ConfigError("write LOW..HIGH:log for a log range, or choices A,B,C")
         else:
             values = tuple(widths(value) if kind.sequence else kind.parse(value) for value in text.split(","))
-            space = ("Categorical", {"choices": text.split(",") if kind.sequence else values})
+            space = CategoricalDistribution(text.split(",") if kind.sequence else values)
         for value in values:
             dataclasses.replace(base, **{name: value})
     except (ConfigError, ValueError, TypeError, argparse.ArgumentTypeError) as error:
