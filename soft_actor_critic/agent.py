@@ -92,7 +92,8 @@ class Agent:
 
     @torch.inference_mode()
     def act(self, observation: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """One action for one observation, in the env's units; packed seeds' (packed.py), one for each seed's,
+        """One action for one observation, in the env's units, (observation_dim,) -> (action_dim,), or for a
+        row of one, (1, observation_dim) -> (1, action_dim); packed seeds' (packed.py), one for each seed's,
         (seeds, observation_dim) -> (seeds, action_dim)."""
         batch = 0 if self.seeds is None else 1  # the dimension of the policy's batch, here of one row
         observations = torch.as_tensor(observation, dtype=torch.float32, device=self.device).unsqueeze(batch)

@@ -127,7 +127,7 @@ class GraphedAct:
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         self.observation.copy_(torch.as_tensor(observation, dtype=torch.float32).view(self.observation.shape))
         self.graph.replay()
-        return self.action.squeeze(-2).cpu().numpy()  # (action_dim,), or (seeds, action_dim)
+        return self.action.cpu().numpy().reshape(*np.shape(observation)[:-1], -1)  # one action per observation
 
 
 def each(buffers: ReplayBuffer | list[ReplayBuffer]) -> list[ReplayBuffer]:

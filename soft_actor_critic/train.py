@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shlex
 import sys
@@ -22,10 +23,11 @@ from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, restore, save_run
-from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, show
+from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, setting_key, show
 from soft_actor_critic.console import ProgressBar, say
 from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
+from soft_actor_critic.packed import PackedAgent
 from soft_actor_critic.periodic_eval import PeriodicEval, forget_evals_after
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import create_run_dir, find_run, locked, write_train_config
@@ -66,19 +68,58 @@ def train(
     existing one from its checkpoint; returns the run folder. `count_steps(n)`, if given, hears of
     every env step as the progress bar does; `program` is how the user ran this one, for the hint
     that continues an interrupted run."""
-    device = resolve_device(config.device)
+    return train_runs([config], [resume], count_steps, program=program)[0]
+
+
+def train_runs(
+    configs: list[TrainConfig],
+    resume: list[bool],
+    count_steps: Callable[[int], None] | None = None,
+    *,
+    program: str = PROGRAM,
+) -> list[Path]:
+    """train() of one run, or of the seeds of one setting (config.setting_key) packed into this process
+    (packed.py): each in its own run folder, with its own eval env, evals, best.pt and checkpoints, as
+    train() would (run k continues from its checkpoint where resume[k]; those must all stand at the same
+    step); how they are carried out (device, checkpoints) is the first's. Returns the run folders."""
+    first = configs[0]
+    if len({setting_key(config) for config in configs}) > 1:
+        raise ValueError("packed runs must be seeds of one setting")
+    device = resolve_device(first.device)
     with contextlib.ExitStack() as stack:
-        env = stack.enter_context(contextlib.closing(make_env(config.env_name)))
-        training = open_run(stack, config, env, device, resume=resume, count_steps=count_steps)
+        # SAME_STEP: where an episode ends, step() returns the next one's first observation, and the
+        # true last one in info["final_obs"]; with the default, the next call would be a reset, not a step.
+        make = functools.partial(make_env, first.env_name)
+        vector = gym.vector.SyncVectorEnv([make] * len(configs), autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        envs = stack.enter_context(contextlib.closing(vector))
+        packed = None
+        if len(configs) > 1:
+            # Built first: its initial weights, replaced by pack(), draw from torch's generator, which open_run
+            # then seeds (or, resuming, restores), so that the policy's noise goes on where the checkpoint stood.
+            space = envs.single_action_space
+            packed_agent = ALGORITHMS[first.algorithm].agent_class(packed=True)
+            dims = envs.single_observation_space.shape[0], space.shape[0]
+            packed = packed_agent(*dims, space.low, space.high, first, device, seeds=len(configs))
+        runs = [
+            open_run(stack, config, env, device, resume=resumed, count_steps=count_steps)
+            for config, env, resumed in zip(configs, envs.envs, resume)
+        ]
+        if len({run.progress.step for run in runs}) > 1:
+            steps = ", ".join(f"{run.run_dir.name} at {run.progress.step}" for run in runs)
+            raise RunError(f"packed runs must stand at the same step, and these do not: {steps}")
+        if packed:
+            packed.pack([run.agent for run in runs])
         try:
             with stop_requests() as stop:
                 note_a_busy_machine(device)
-                training_loop(training, stop)
-                training.checkpoint()  # the final one; a signal now only waits for it
+                training_loop(runs, envs, packed, stop)
+                for run in runs:
+                    run.checkpoint()  # the final ones; a signal now only waits for them
         except Interrupted as interruption:
-            raise Interrupted(f"{interruption}, {resume_hint([training], program)}", interruption.signum) from None
-    say(f"finished {config.num_steps} steps; run folder: {training.run_dir}")
-    return training.run_dir
+            raise Interrupted(f"{interruption}, {resume_hint(runs, program)}", interruption.signum) from None
+    folders = ", ".join(str(run.run_dir) for run in runs)
+    say(f"finished {first.num_steps} steps; run folder{'s' * (len(runs) > 1)}: {folders}")
+    return [run.run_dir for run in runs]
 
 
 def open_run(
@@ -147,38 +188,66 @@ def build_agent_and_buffer(
         raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
 
 
-def training_loop(training: Training, stop: StopRequest | None = None) -> None:
-    """Env steps up to config.num_steps: uniform warm-up actions, then the policy's, with
-    config.updates_per_step updates after each step; evals and checkpoints when they fall due."""
-    config, env, buffer, progress = training.config, training.env, training.buffer, training.progress
-    act, update = act_and_update(config, training.agent, buffer)
-    low, high = env.action_space.low, env.action_space.high
-    bar = ProgressBar(config.num_steps, progress.step, training.count_steps, warmup=progress.first_update_after)
+def training_loop(
+    runs: list[Training], envs: gym.vector.VectorEnv, packed: PackedAgent | None = None, stop: StopRequest | None = None
+) -> None:
+    """Env steps up to config.num_steps, of one run or of packed seeds at once (one vector env step, one action
+    and one update for all of them): uniform warm-up actions, then the policy's, with config.updates_per_step
+    updates after each step; evals and checkpoints when they fall due. Each run's transitions, episodes, logs,
+    evals and checkpoints are its own; on the way out, each run's agent holds its state."""
+    config, progress = runs[0].config, runs[0].progress  # the seeds' progress but for the episodes is the same
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    buffers = [run.buffer for run in runs] if packed else runs[0].buffer
+    act, update = act_and_update(config, packed or runs[0].agent, buffers)
+    unpacked = (lambda: unpack_finite(packed, runs)) if packed else (lambda: None)
+    steps, warmup = (step * len(runs) for step in (progress.step, progress.first_update_after))  # all seeds'
+    bar = ProgressBar(config.num_steps * len(runs), steps, runs[0].count_steps, warmup=warmup)
     with bar:
-        log, metrics = LoopLog(training.writer, bar, progress), None
+        logs, metrics = [LoopLog(run.writer, bar, progress) for run in runs], None
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
-        observation, _ = env.reset(seed=training.seeds.env if progress.step == 0 else None)
+        observations, _ = envs.reset(seed=[run.seeds.env for run in runs] if progress.step == 0 else None)
         for step in range(progress.step + 1, config.num_steps + 1):
             if step <= config.start_step:  # the policy knows nothing yet: explore uniformly
-                action = progress.warmup_rng.uniform(low, high).astype(np.float32)
+                actions = np.stack([run.progress.warmup_rng.uniform(low, high).astype(np.float32) for run in runs])
             else:
-                action = act(observation)
-            next_observation, reward, terminated, truncated, _ = env.step(action)
-            # On truncation gymnasium returns the true last observation (there is no auto-reset here),
-            # and only `terminated` is stored: a time limit must not cut the bootstrap.
-            buffer.add(observation, action, reward, next_observation, terminated)
-            observation = next_observation
+                actions = act(observations)
+            next_observations, rewards, terminateds, truncateds, info = envs.step(actions)
+            ended = terminateds | truncateds
+            for seed, run in enumerate(runs):
+                # The true last observation of an episode that ended (in info, as the env has reset), and only
+                # `terminated` stored: a time limit must not cut the bootstrap.
+                last = info["final_obs"][seed] if ended[seed] else next_observations[seed]
+                run.buffer.add(observations[seed], actions[seed], rewards[seed], last, terminateds[seed])
+            observations = next_observations
             for policy_step in policy_steps(config, progress, step):
                 # a step without the policy's keeps the policy's metrics of the last one that had them
                 metrics = (metrics or {}) | update(policy_step)
-            log.step(step, reward, metrics)
-            if terminated or truncated:
-                progress.episodes += 1
-                log.episode(step)
-                show_recent_return(bar, [log])
-                observation, _ = env.reset()
-            progress.step = step
-            evaluate_and_checkpoint(training, step, stop)
+            for seed, (run, log) in enumerate(zip(runs, logs)):
+                own = {key: value[seed] for key, value in metrics.items()} if packed and log.due(step) else metrics
+                try:
+                    log.step(step, rewards[seed], own)
+                except RunError as error:  # a NaN: which of the group's runs it was
+                    raise RunError(f"{run.run_dir.name}: {error}" if packed else str(error)) from None
+                if ended[seed]:
+                    run.progress.episodes += 1
+                    log.episode(step)
+                run.progress.step = step
+            if ended.any():
+                show_recent_return(bar, logs)
+            evaluate_and_checkpoint(runs, step, stop, before=unpacked)
+    unpacked()
+
+
+def unpack_finite(packed: PackedAgent, runs: list[Training]) -> None:
+    """Each run's agent its state, before any of them evaluates or checkpoints; a NaN or an infinity in
+    one seed stops the group first, naming its run, so that no run writes a checkpoint past another's."""
+    packed.unpack([run.agent for run in runs])
+    for run in runs:
+        if not run.agent.is_finite():
+            raise RunError(
+                f"{run.run_dir.name}: the networks hold NaN or infinite values at step {run.progress.step}: "
+                "training of its packed group stopped, every run keeps its last checkpoint"
+            )
 
 
 def policy_steps(config: TrainConfig, progress: Progress, step: int) -> list[bool]:
@@ -191,16 +260,11 @@ def policy_steps(config: TrainConfig, progress: Progress, step: int) -> list[boo
 
 
 def evaluate_and_checkpoint(
-    training: Training | list[Training],
-    step: int,
-    stop: StopRequest | None,
-    before: Callable[[], None] = lambda: None,
+    runs: list[Training], step: int, stop: StopRequest | None, before: Callable[[], None] = lambda: None
 ) -> None:
     """Evaluate every config.eval_every steps and at the last; checkpoint every config.checkpoint_every
-    steps, and when a signal asked to stop, then stop (the last step's checkpoint is train()'s). Packed
-    seeds (packed.py) pass their runs, which share a config but the seed, and `before`, which gives each
-    run's agent its state first."""
-    runs = training if isinstance(training, list) else [training]
+    steps, and when a signal asked to stop, then stop (the last step's checkpoint is train()'s). The runs
+    share a config but the seed; `before` gives each run's agent its state first (packed seeds')."""
     config = runs[0].config
     evaluating = runs[0].evaluate and config.eval_every and (step % config.eval_every == 0 or step == config.num_steps)
     stopping = stop is not None and stop.signum is not None and step != config.num_steps  # done, whatever came

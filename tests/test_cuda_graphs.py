@@ -14,11 +14,10 @@ from conftest import read_checkpoint
 
 from soft_actor_critic import cuda_graphs
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.packed import train_packed
 from soft_actor_critic.plot import scalars
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import read_eval_rows
-from soft_actor_critic.train import train
+from soft_actor_critic.train import train, train_runs
 
 
 class EagerGraph:
@@ -87,7 +86,7 @@ def test_packed_seeds_on_graphs_train_as_eagerly(algorithm, small_config, graphs
 
     def packed(config):
         seeds = [dataclasses.replace(config, seed=seed, run_name=f"{config.run_name}_seed={seed}") for seed in (1, 2)]
-        return train_packed(seeds, [False, False])[1]  # the second seed's: its rows from its own buffer
+        return train_runs(seeds, [False, False])[1]  # the second seed's: its rows from its own buffer
 
     graphed, eager = trained_both_ways(config, packed)
     assert_same_training(graphed, eager)

@@ -13,15 +13,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_agent import ACTION_DIM, OBSERVATION_DIM, make_batch
 from test_train import CounterEnv
 
-from soft_actor_critic import packed as packed_module
+from soft_actor_critic import train as train_module
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import ALGORITHMS, RunError, TrainConfig
 from soft_actor_critic.networks import BatchRenorm
-from soft_actor_critic.packed import PackedAgent, train_packed
+from soft_actor_critic.packed import PackedAgent
 from soft_actor_critic.replay_buffer import Batch, stack
 from soft_actor_critic.runs import read_eval_rows
-from soft_actor_critic.train import train
+from soft_actor_critic.train import train, train_runs
 
 SEEDS = 3
 CONFIGS = {  # CrossQ's batch renormalization past its warm-up after the first update: both of its branches
@@ -152,7 +152,7 @@ def packed_configs(small_config, seeds=(1, 2), **changes) -> list[TrainConfig]:
 
 
 def test_packed_seeds_write_ordinary_run_folders_that_eval_and_resume_alone(small_config, capsys):
-    run_dirs = train_packed(packed_configs(small_config), [False, False])
+    run_dirs = train_runs(packed_configs(small_config), [False, False])
     assert [run_dir.name for run_dir in run_dirs] == ["seed=1", "seed=2"]
     for seed, run_dir in zip((1, 2), run_dirs):
         assert read_checkpoint(run_dir)["step"] == 400 and buffer_rows(run_dir) == 400
@@ -174,7 +174,7 @@ def test_packed_crossq_seeds_keep_their_own_statistics_and_eval_and_resume_alone
     crossq = TrainConfig(
         algorithm="crossq", critic_hidden_units=(64, 64), **{f: getattr(small_config, f) for f in fields}
     )
-    run_dirs = train_packed(packed_configs(crossq), [False, False])
+    run_dirs = train_runs(packed_configs(crossq), [False, False])
     checkpoints = [read_checkpoint(run_dir) for run_dir in run_dirs]
     assert all(checkpoint["step"] == 400 and "target_critic" not in checkpoint for checkpoint in checkpoints)
     # 300 updates, a policy step every third: one training pass of the critic per update, of the policy per step
@@ -192,8 +192,8 @@ def test_packed_crossq_seeds_keep_their_own_statistics_and_eval_and_resume_alone
 
 def test_a_packed_group_continues_from_its_checkpoints(small_config):
     configs = packed_configs(small_config)
-    train_packed(configs, [False, False])
-    run_dirs = train_packed([dataclasses.replace(config, num_steps=600) for config in configs], [True, True])
+    train_runs(configs, [False, False])
+    run_dirs = train_runs([dataclasses.replace(config, num_steps=600) for config in configs], [True, True])
     for run_dir in run_dirs:
         assert read_checkpoint(run_dir)["step"] == 600 and buffer_rows(run_dir) == 600
         assert logged_steps(run_dir, "time/sps") == [250, 500]  # continuous steps
@@ -203,7 +203,7 @@ def test_the_same_packed_group_twice_trains_identically(small_config, tmp_path):
     runs = []
     for name in ("a", "b"):
         configs = packed_configs(small_config, directory=str(tmp_path / name))
-        runs.append([read_checkpoint(run_dir) for run_dir in train_packed(configs, [False, False])])
+        runs.append([read_checkpoint(run_dir) for run_dir in train_runs(configs, [False, False])])
     for one, other in zip(*runs):
         for part in ("policy", "critic", "target_critic"):
             for key, tensor in one[part].items():
@@ -220,7 +220,7 @@ def test_no_stored_transition_crosses_an_episode_end_and_a_time_limit_bootstraps
     gym.register(env_id, entry_point=lambda **_: TimeLimit(CounterEnv(terminate_at), max_episode_steps=limit))
     try:
         configs = packed_configs(small_config, env_name=env_id, num_steps=7, start_step=7, eval_every=0)
-        for run_dir in train_packed(configs, [False, False]):
+        for run_dir in train_runs(configs, [False, False]):
             with np.load(run_dir / read_checkpoint(run_dir)["buffer_file"]) as buffer:
                 np.testing.assert_array_equal(buffer["observations"][:, 0], [0, 1, 2, 0, 1, 2, 0])
                 np.testing.assert_array_equal(buffer["next_observations"][:, 0], [1, 2, 3, 1, 2, 3, 1])
@@ -232,7 +232,7 @@ def test_no_stored_transition_crosses_an_episode_end_and_a_time_limit_bootstraps
 def test_packed_runs_must_be_seeds_of_one_setting(small_config):
     one, other = packed_configs(small_config)
     with pytest.raises(ValueError, match="seeds of one setting"):
-        train_packed([one, dataclasses.replace(other, learning_rate=1e-3)], [False, False])
+        train_runs([one, dataclasses.replace(other, learning_rate=1e-3)], [False, False])
     assert not Path(small_config.directory).exists()
 
 
@@ -240,7 +240,7 @@ def test_each_seeds_envs_and_warm_up_actions_are_its_single_runs(small_config, t
     """Seed k's env resets and warm-up actions come from seed k's own streams: over a warm-up that spans
     an episode's end, a packed seed stores exactly the transitions of its single run."""
     configs = packed_configs(small_config, seeds=(1, 2, 3), num_steps=250, start_step=250, eval_every=0)
-    packed_dirs = train_packed(configs, [False] * 3)
+    packed_dirs = train_runs(configs, [False] * 3)
     for config, packed_dir in zip(configs, packed_dirs):
         single_dir = train(dataclasses.replace(config, directory=str(tmp_path / "single")))
         files = [run_dir / read_checkpoint(run_dir)["buffer_file"] for run_dir in (packed_dir, single_dir)]
@@ -253,14 +253,14 @@ def test_a_resumed_packed_group_draws_its_noise_on_from_the_checkpoint(small_con
     """The policy's noise goes on from the checkpoint's random state: setting the group up, the packed
     agent included, must draw none of it (on the CPU, where the noise comes from torch's CPU generator)."""
     configs = packed_configs(small_config)
-    run_dirs = train_packed(configs, [False, False])
+    run_dirs = train_runs(configs, [False, False])
     saved = read_checkpoint(run_dirs[0])["rng"]["torch"]
     at_start = []
-    loop = packed_module.packed_loop
+    loop = train_module.training_loop
     monkeypatch.setattr(
-        packed_module, "packed_loop", lambda *args: (at_start.append(torch.get_rng_state()), loop(*args))
+        train_module, "training_loop", lambda *args: (at_start.append(torch.get_rng_state()), loop(*args))
     )
-    train_packed([dataclasses.replace(config, num_steps=600) for config in configs], [True, True])
+    train_runs([dataclasses.replace(config, num_steps=600) for config in configs], [True, True])
     assert torch.equal(at_start[0], saved)
 
 
@@ -280,14 +280,14 @@ def test_a_nan_in_one_seed_stops_its_group_naming_the_run_before_any_checkpoint(
     monkeypatch.setattr(PackedAgent, "updates_done", 0, raising=False)
     monkeypatch.setattr(PackedAgent, "update", update_that_diverges)
     with pytest.raises(RunError, match="seed=2: "):
-        train_packed(configs, [False, False])
+        train_runs(configs, [False, False])
     steps = [read_checkpoint(Path(config.directory) / config.run_name)["step"] for config in configs]
     assert steps == [400, 400]  # the last good one for both: seed 1 did not checkpoint past seed 2
 
 
 def test_a_packed_groups_bar_shows_the_mean_of_its_seeds_recent_returns(small_config, capsys):
     """Not the recent return of whichever seed ended an episode last: the mean over the seeds of each one's."""
-    run_dirs = train_packed(packed_configs(small_config, num_steps=600, eval_every=0), [False, False])
+    run_dirs = train_runs(packed_configs(small_config, num_steps=600, eval_every=0), [False, False])
     bar = capsys.readouterr().err.split("\r")[-1]
     shown = float(bar.split("recent return ")[1].split(" (mean of 2 seeds)")[0])
     returns = [EventAccumulator(str(run_dir)).Reload().Scalars("episode/return") for run_dir in run_dirs]

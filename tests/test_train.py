@@ -35,10 +35,12 @@ class CounterEnv(gym.Env):
 
 
 def loop(config, env: gym.Env, agent, buffer: ReplayBuffer, tmp_path) -> None:
-    """train.training_loop without a run folder: no checkpoints, no evals."""
+    """train.training_loop of one run without a run folder: no checkpoints, no evals."""
     seeds = Seeds.of(config.seed)
+    envs = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     with SummaryWriter(str(tmp_path / "events")) as writer:
-        training_loop(Training(config, seeds, env, agent, buffer, writer, Progress.start(config, seeds)))
+        run = Training(config, seeds, envs.envs[0], agent, buffer, writer, Progress.start(config, seeds))
+        training_loop([run], envs)
 
 
 def collect(env: gym.Env, small_config, tmp_path, steps: int) -> ReplayBuffer:
@@ -75,9 +77,9 @@ class CountingAgent:
     def __init__(self, buffer: ReplayBuffer):
         self.buffer, self.acted, self.updated_at, self.policy_steps = buffer, 0, [], []
 
-    def act(self, observation):
+    def act(self, observations):
         self.acted += 1
-        return np.zeros(1, np.float32)
+        return np.zeros((len(observations), 1), np.float32)
 
     def update(self, batch, policy_step=True):
         self.updated_at.append(len(self.buffer))

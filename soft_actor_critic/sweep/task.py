@@ -33,7 +33,7 @@ LOG_FOLDER = "logs"  # <run name>.log: what each run printed
 def packed_groups(runs: dict[TrainConfig, int | None], size: int) -> list[list[TrainConfig]]:
     """The runs, each with the step of its checkpoint, in groups of at most `size` that differ in their
     seed alone (config.setting_key), are carried out alike (EXECUTION_SETTINGS) and stand at the same step
-    (packed.train_packed); with size 1, one run a group."""
+    (train.train_runs); with size 1, one run a group."""
     groups: dict[tuple, list[TrainConfig]] = {}
     for run, step in runs.items():
         key = (setting_key(run), *(getattr(run, name) for name in EXECUTION_SETTINGS), step)
@@ -48,9 +48,7 @@ def train_in_sweep(
     and stand at the same step, packed into this process (--seeds-per-process). The output goes to
     <sweep>/logs/<first run>.log, the steps to `count_steps`; returns each run's name, how long it
     trained, and how it ended: "finished", "interrupted" or the error it stopped on."""
-    # gymnasium and the training code load in the worker only
-    from soft_actor_critic.packed import train_packed
-    from soft_actor_critic.train import train
+    from soft_actor_critic.train import train_runs  # gymnasium and the training code load in the worker only
 
     # read again here, cheaply, rather than passed in: a retried Ray task goes on from the checkpoints of now
     steps = [checkpoint_step(Path(run.directory) / run.run_name) for run in group]
@@ -64,11 +62,9 @@ def train_in_sweep(
                 if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue
                     with locked(run_dir):  # unless another process is training it now
                         shutil.rmtree(run_dir)
-            if len(group) == 1:
-                train(group[0], resume=steps[0] is not None, count_steps=count_steps)
-            else:
+            if len(group) > 1:
                 print(f"packed in one process: {', '.join(run.run_name for run in group)}", flush=True)
-                train_packed(group, [step is not None for step in steps], count_steps)
+            train_runs(group, [step is not None for step in steps], count_steps)
             outcome = "finished"
         except Interrupted:
             outcome = "interrupted"
