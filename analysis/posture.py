@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, and learning.py's reader of both kinds of run
@@ -51,13 +53,20 @@ def main() -> None:
     args = parser.parse_args()
     print("| run | return | pitch, mean | lowest | highest | on its back |")
     print("|---|---:|---:|---:|---:|---|")
+    flips = defaultdict(list)  # {the runs' label folder (soft-actor-critic, sb3...): flipped or not, each run}
     for run_dir in args.run_dirs:
         episode_return, pitch = pitches(run_dir)
         on_back = np.mean(np.abs(pitch) > np.pi / 2)
+        flips[run_dir.parent.parent.name].append(on_back > 0.5)  # flipped: on its back on most steps
         print(
             f"| {run_dir} | {episode_return:.0f} | {pitch.mean():.2f} | {pitch.min():.2f} | {pitch.max():.2f} "
             f"| {on_back:.0%} of the steps |"
         )
+    for label, flipped in flips.items():
+        print(f"{label}: {sum(flipped)} of {len(flipped)} runs flipped")
+    if len(flips) == 2:  # is one side's flip rate different? Fisher's exact test on the 2x2 table, two-sided
+        table = [[sum(flipped), len(flipped) - sum(flipped)] for flipped in flips.values()]
+        print(f"Fisher's exact test, two-sided: p = {stats.fisher_exact(table).pvalue:.3f}")
 
 
 if __name__ == "__main__":
