@@ -132,6 +132,10 @@ def _check_seed(seed: int) -> None:
     _require(0 <= seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {seed}")
 
 
+def _check_choice(flag: str, value: str, choices) -> None:
+    _require(value in choices, f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def _check_hidden_units(hidden_units: tuple[int, ...], name: str = "--hidden-units") -> None:
     _require(len(hidden_units) > 0, f"{name} needs at least one layer width")
     _require(all(units > 0 for units in hidden_units), f"{name} must be positive, got {list(hidden_units)}")
@@ -248,9 +252,7 @@ class TrainConfig:
     eval_episodes: int = flag(10, "episodes per periodic eval")
 
     def __post_init__(self) -> None:
-        _require(
-            self.algorithm in ALGORITHMS, f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
-        )
+        _check_choice("--algorithm", self.algorithm, ALGORITHMS)
         for name, value in ALGORITHMS[self.algorithm].defaults.items():  # a None takes the algorithm's default
             if getattr(self, name) is None:
                 object.__setattr__(self, name, getattr(self, value.field) if isinstance(value, SameAs) else value)
@@ -259,7 +261,7 @@ class TrainConfig:
             _check_hidden_units(getattr(self, name), flag_name(name))
         check_run_name(self.run_name)
         _check_seed(self.seed)
-        _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        _check_choice("--device", self.device, DEVICES)
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "policy_delay", "eval_episodes"):
             _require(getattr(self, name) > 0, f"{flag_name(name)} must be positive, got {getattr(self, name)}")
         for name in ("start_step", "checkpoint_every", "eval_every", "renorm_warmup"):
@@ -382,10 +384,7 @@ class EvalConfig:
         check_run_reference(self.run_name)
         _check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
-        _require(
-            self.checkpoint in CHECKPOINT_FILES,
-            f"--checkpoint must be one of {', '.join(CHECKPOINT_FILES)}, got {self.checkpoint!r}",
-        )
+        _check_choice("--checkpoint", self.checkpoint, CHECKPOINT_FILES)
         _require(not (self.render and self.record), "--render and --record are exclusive: pick one")
 
 
