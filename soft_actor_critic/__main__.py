@@ -180,26 +180,32 @@ def renamed(env_name: str) -> str:
     return RENAMED_ENV_IDS.get(env_name, env_name)
 
 
-def run_command(command: str, config, *, resume: bool = False, argv: list[str], prog: str = PROGRAM) -> None:
-    """Carry out a parsed command; `prog` and `argv` are the command line, which the hints that continue
-    a sweep or an interrupted run repeat."""
+def run_command(command: str, args: dict, *, resume: bool = False, argv: list[str], prog: str = PROGRAM) -> None:
+    """Carry out a parsed command: its config first, so that a bad flag is refused before torch loads, then
+    the command. `prog` and `argv` are the command line, which the hints that continue a sweep or an
+    interrupted run repeat."""
     if command == "sweep":
+        config = own_config(args, SweepConfig)
         from soft_actor_critic.sweep import sweep
 
         sweep(*config, command=f"{prog} {shlex.join(argv)}")
     elif command == "tune":
+        config = (*own_config(args, TuneConfig), given_flags(argv))
         from soft_actor_critic.tune import tune
 
         tune(*config, command=f"{prog} {shlex.join(argv)}", program=prog)
     elif command == "train":
+        config = resumed_config(args, given_flags(argv)) if resume else TrainConfig(**args)
         from soft_actor_critic.train import train
 
         train(config, resume, program=prog)
     elif command == "eval":
+        config = EvalConfig(**args)
         from soft_actor_critic.evaluate import evaluate
 
         evaluate(config)
     else:
+        config = PlotConfig(**args)
         from soft_actor_critic.plot import plot
 
         plot(config)
@@ -220,15 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.get("env_name"):  # a sweep's several
         args["env_name"] = [renamed(env_name) for env_name in args["env_name"]]
     try:
-        if resume:
-            config = resumed_config(args, given_flags(argv))
-        elif command == "sweep":
-            config = own_config(args, SweepConfig)
-        elif command == "tune":
-            config = (*own_config(args, TuneConfig), given_flags(argv))
-        else:
-            config = {"train": TrainConfig, "eval": EvalConfig, "plot": PlotConfig}[command](**args)
-        run_command(command, config, resume=resume, argv=argv, prog=prog)
+        run_command(command, args, resume=resume, argv=argv, prog=prog)
     except ConfigError as error:
         commands[command].error(str(error))  # exits 2, like every other usage error
     except Interrupted as error:  # every message of a command starts as its usage errors do: "<prog> train:"
