@@ -107,7 +107,7 @@ def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict,
 
     def start(trial, reported: set[int]) -> None:
         running[trial.number] = new = Trial(trial, trial_runs(train_args, config, trial), reported)
-        steps = {run: checkpoint_step(Path(folder, run.run_name)) for run in new.runs}
+        steps = {run: checkpoint_step(run_dir(run)) for run in new.runs}
         new.ended = {run.run_name: "finished" for run, step in steps.items() if (step or 0) >= run.num_steps}
         queue.extend(packed_groups({run: step for run, step in steps.items() if run.run_name not in new.ended}, size))
         owner.update(dict.fromkeys((run.run_name for run in new.runs), trial.number))
