@@ -1,7 +1,9 @@
 """Which HalfCheetah runs learned to run on their back? For each run folder, this project's or SB3's from
-benchmarks/learning.py, one deterministic episode of its last policy (the first eval episode: the reset
-seeded with the run's eval seed), and the pitch of the torso over it: observation[1], rooty in radians,
-near 0 upright and near +-pi upside down.
+benchmarks/learning.py, its last policy's deterministic episodes of a periodic eval (the first reset seeded
+with the run's eval seed, as the evals do) and the pitch of the torso over each: observation[1], rooty in
+radians, near 0 upright and near +-pi upside down. A run is flipped when the first of those episodes spends
+most of its steps on its back; as a policy may flip in some episodes and not in others, the table also
+counts the episodes on its back of all --episodes.
 
     python3 analysis/posture.py runs/learning/*/HalfCheetah-v5*/seed=*
 
@@ -40,27 +42,36 @@ class Pitch(gym.ObservationWrapper):
         return observation
 
 
-def pitches(run_dir: Path) -> tuple[float, np.ndarray]:
-    """The episode's return and the torso's pitch at each of its steps (the reset's included)."""
+def episodes(run_dir: Path, count: int) -> list[tuple[float, np.ndarray]]:
+    """The return of each of `count` eval episodes and the torso's pitch at each of its steps (the reset's
+    included)."""
     seed, env, policy = load_run(run_dir, Pitch)
-    episode_return, _, _ = rollout(env, policy, deterministic=True, seed=Seeds.of(seed).eval_env)
-    return episode_return, np.array(env.pitches)
+    played = []
+    for episode in range(count):  # only the first reset is seeded, as in deterministic_returns
+        env.pitches = []
+        first_seed = Seeds.of(seed).eval_env if episode == 0 else None
+        episode_return, _, _ = rollout(env, policy, deterministic=True, seed=first_seed)
+        played.append((episode_return, np.array(env.pitches)))
+    return played
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per run, as many as an eval's")
     args = parser.parse_args()
-    print("| run | return | pitch, mean | lowest | highest | on its back |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| run | return | pitch, mean | lowest | highest | on its back | episodes on its back | their returns |")
+    print("|---|---:|---:|---:|---:|---|---|---:|")
     flips = defaultdict(list)  # {the runs' label folder (soft-actor-critic, sb3...): flipped or not, each run}
     for run_dir in args.run_dirs:
-        episode_return, pitch = pitches(run_dir)
-        on_back = np.mean(np.abs(pitch) > np.pi / 2)
-        flips[run_dir.parent.parent.name].append(on_back > 0.5)  # flipped: on its back on most steps
+        played = episodes(run_dir, args.episodes)
+        (episode_return, pitch), on_back = played[0], [np.mean(np.abs(pitch) > np.pi / 2) for _, pitch in played]
+        flips[run_dir.parent.parent.name].append(on_back[0] > 0.5)  # flipped: on its back on most steps
+        flipped = [episode_return for (episode_return, _), share in zip(played, on_back) if share > 0.5]
         print(
             f"| {run_dir} | {episode_return:.0f} | {pitch.mean():.2f} | {pitch.min():.2f} | {pitch.max():.2f} "
-            f"| {on_back:.0%} of the steps |"
+            f"| {on_back[0]:.0%} of the steps | {len(flipped)} of {len(played)} "
+            f"| {' / '.join(f'{value:.0f}' for value in flipped)} |"
         )
     for label, flipped in flips.items():
         print(f"{label}: {sum(flipped)} of {len(flipped)} runs flipped")
