@@ -64,9 +64,9 @@ class TuneConfig:
     def __post_init__(self) -> None:
         check_run_name(self.study_name, "--study-name")
         object.__setattr__(self, "seeds", tuple(self.seeds))
-        for name in ("trials", "seeds_per_process", "workers"):
-            if (getattr(self, name) or 1) <= 0:
-                raise ConfigError(f"{flag_name(name)} must be positive, got {getattr(self, name)}")
+        for name in ("trials", "seeds_per_process", "workers"):  # workers may be None: one per core
+            if (value := getattr(self, name)) is not None and value <= 0:
+                raise ConfigError(f"{flag_name(name)} must be positive, got {value}")
         if len(set(self.seeds)) < len(self.seeds) or not self.seeds:
             raise ConfigError(f"--seeds must list distinct seeds, got {' '.join(map(str, self.seeds))}")
 
