@@ -27,38 +27,38 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, and learnin
 from learning import load_run  # noqa: E402  (after the path that finds it)
 
 from soft_actor_critic.checkpoints import Seeds  # noqa: E402
-from soft_actor_critic.evaluate import rollout  # noqa: E402
+from soft_actor_critic.config import TrainConfig  # noqa: E402
+from soft_actor_critic.evaluate import deterministic_returns  # noqa: E402
 
 
 class Pitch(gym.ObservationWrapper):
-    """Records the torso's pitch of every observation the env returns."""
+    """Records the torso's pitch of every observation the env returns, a list per episode."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.pitches = []
 
+    def reset(self, **kwargs):
+        self.pitches.append([])
+        return super().reset(**kwargs)
+
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        self.pitches.append(observation[1])
+        self.pitches[-1].append(observation[1])
         return observation
 
 
 def episodes(run_dir: Path, count: int) -> list[tuple[float, np.ndarray]]:
-    """The return of each of `count` eval episodes and the torso's pitch at each of its steps (the reset's
-    included)."""
+    """The return of each of the `count` episodes of an eval (deterministic_returns, seeded as the evals are)
+    and the torso's pitch at each of its steps (the reset's included)."""
     seed, env, policy = load_run(run_dir, Pitch)
-    played = []
-    for episode in range(count):  # only the first reset is seeded, as in deterministic_returns
-        env.pitches = []
-        first_seed = Seeds.of(seed).eval_env if episode == 0 else None
-        episode_return, _, _ = rollout(env, policy, deterministic=True, seed=first_seed)
-        played.append((episode_return, np.array(env.pitches)))
-    return played
+    returns = deterministic_returns(env, policy, count, Seeds.of(seed).eval_env)
+    return [(episode_return, np.array(pitch)) for episode_return, pitch in zip(returns, env.pitches)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path)
-    parser.add_argument("--episodes", type=int, default=10, help="episodes per run, as many as an eval's")
+    parser.add_argument("--episodes", type=int, default=TrainConfig.eval_episodes, help="episodes per run (an eval's)")
     args = parser.parse_args()
     print("| run | return | pitch, mean | lowest | highest | on its back | episodes on its back | their returns |")
     print("|---|---:|---:|---:|---:|---|---|---:|")
