@@ -20,7 +20,6 @@ from soft_actor_critic.config import (
     ALGORITHMS,
     FIELD_TYPES,
     PROGRAM,
-    RENAMED_ENV_IDS,
     ConfigError,
     EvalConfig,
     Interrupted,
@@ -174,12 +173,6 @@ def own_config(args: dict, config_class: type) -> tuple:
     return config_class(**{name: args[name] for name in own}), {name: args[name] for name in args if name not in own}
 
 
-def renamed(env_name: str) -> str:
-    if env_name in RENAMED_ENV_IDS:
-        print(f"note: gymnasium 1.x renamed {env_name} to {RENAMED_ENV_IDS[env_name]}; using it", file=sys.stderr)
-    return RENAMED_ENV_IDS.get(env_name, env_name)
-
-
 def run_command(command: str, args: dict, *, resume: bool = False, argv: list[str], prog: str = PROGRAM) -> None:
     """Carry out a parsed command: its config first, so that a bad flag is refused before torch loads, then
     the command. `prog` and `argv` are the command line, which the hints that continue a sweep or an
@@ -221,10 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:  # the command's error, not the program's, as every other error of the command
         commands[command].error(f"unrecognized arguments: {' '.join(unknown)}")
     resume = args.pop("resume", False)
-    if isinstance(args.get("env_name"), str):
-        args["env_name"] = renamed(args["env_name"])
-    elif args.get("env_name"):  # a sweep's several
-        args["env_name"] = [renamed(env_name) for env_name in args["env_name"]]
     try:
         run_command(command, args, resume=resume, argv=argv, prog=prog)
     except ConfigError as error:

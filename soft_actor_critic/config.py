@@ -23,9 +23,6 @@ DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when torch sees a GPU, else cpu
 CHECKPOINT_FILES = {"last": "checkpoint.pt", "best": "best.pt"}  # what `eval --checkpoint` loads: the checkpoint,
 # or the policy of the best periodic eval
 
-# Gymnasium 1.x renamed these; the old ids keep working with a notice.
-RENAMED_ENV_IDS = {"LunarLanderContinuous-v2": "LunarLanderContinuous-v3"}
-
 
 class ConfigError(ValueError):
     """A flag value that can never work; the CLI reports it as a usage error (exit 2)."""

@@ -130,11 +130,12 @@ def test_render_without_a_display_points_to_record(trained_run, capsys, monkeypa
     assert "--record" in error and error.count("\n") == 1
 
 
-def test_old_lunar_lander_id_is_accepted_with_a_notice(tmp_path, capsys):
-    argv = ["train", "--env-name", "LunarLanderContinuous-v2", "--num-steps", "20", "--start-step", "20"]
-    assert main([*argv, "--directory", str(tmp_path), "--run-name", "old", "--memory-size", "256"]) == 0
-    assert "LunarLanderContinuous-v3" in capsys.readouterr().err
-    assert json.loads((tmp_path / "old" / "config.json").read_text())["env_name"] == "LunarLanderContinuous-v3"
+def test_old_lunar_lander_id_is_refused_naming_the_new_one(tmp_path, capsys):
+    argv = ["train", "--env-name", "LunarLanderContinuous-v2", "--directory", str(tmp_path), "--run-name", "old"]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert "did you mean LunarLanderContinuous-v3" in error and error.count("\n") == 1
+    assert not (tmp_path / "old").exists()
 
 
 def test_train_into_an_existing_run_is_refused(trained_run, capsys):
