@@ -21,9 +21,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from soft_actor_critic import console
 from soft_actor_critic.config import PlotConfig, RunError, TrainConfig, reported, setting_key
 from soft_actor_critic.runs import CONFIG_FILE, load_train_config, read_eval_rows
-from soft_actor_critic.sweep.grid import MANIFEST_FILE
 from soft_actor_critic.sweep.summary import setting_names
-from soft_actor_critic.sweep.task import LOG_FOLDER
 
 LABEL_WIDTH = 40  # characters on a line of the legend
 
@@ -40,37 +38,17 @@ class RunCurves:
 
 def find_runs(paths: tuple[str, ...]) -> list[Path]:
     """Each path is a run folder, or a folder of runs and of sweeps' folders of runs (two levels down);
-    a run named twice counts once. A folder down there that holds no run is skipped with a note."""
+    a run named twice counts once."""
     runs = []
     for name in paths:
         path = Path(name).resolve()
         if not path.exists():
             raise RunError(f"{name} does not exist")
-        found, skipped = runs_in(path, name, levels=2)
+        found = sorted(config.parent for pattern in ("", "*/", "*/*/") for config in path.glob(pattern + CONFIG_FILE))
         if not found:
             raise RunError(f"{name} holds no run folder (none with a {CONFIG_FILE}, nor a folder of them)")
-        for folder in skipped:
-            print(f"note: {folder} holds no run: skipped", file=sys.stderr)
         runs.extend(run for run in found if run not in runs)
     return runs
-
-
-def runs_in(path: Path, name: str, levels: int) -> tuple[list[Path], list[Path]]:
-    """The run folders at `path` or up to `levels` below it, and the folders below it that hold none."""
-    if (path / CONFIG_FILE).is_file():
-        return [path], []
-    if not levels or not path.is_dir():
-        return [], []
-    with reported(f"cannot read {name}", OSError):
-        inside = sorted(child for child in path.iterdir() if child.is_dir() and not child.name.startswith("."))
-    if (path / MANIFEST_FILE).is_file():  # a sweep: its logs are not runs
-        inside = [child for child in inside if child.name != LOG_FOLDER]
-    found, skipped = [], []
-    for child in inside:
-        runs, empty = runs_in(child, name, levels - 1)
-        found += runs
-        skipped += empty if runs else [child]
-    return found, skipped
 
 
 def scalars(path: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
