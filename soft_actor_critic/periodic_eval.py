@@ -3,8 +3,8 @@ and eval.csv, with the rule that keeps the best policy in best.pt. This module o
 
 from __future__ import annotations
 
+import contextlib
 import math
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,7 +12,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.config import RunError, first_line
+from soft_actor_critic.config import RunError
 from soft_actor_critic.console import say
 from soft_actor_critic.evaluate import deterministic_returns
 from soft_actor_critic.runs import BEST_FILE, EvalRow, load_checkpoint, read_eval_rows, save_best, write_eval_rows
@@ -28,12 +28,12 @@ class PeriodicEval:
     """
 
     def __init__(
-        self, run_dir: Path, env: gym.Env, agent: Agent, writer: SummaryWriter, *, episodes: int, seed: int, step: int
+        self, run_dir: Path, env: gym.Env, agent: Agent, writer: SummaryWriter, *, episodes: int, seed: int
     ) -> None:
         self.run_dir, self.env, self.agent, self.writer = run_dir, env, agent, writer
         self.episodes, self.seed = episodes, seed
         self.rows = read_eval_rows(run_dir)  # forget_evals_after() has dropped those past the checkpoint
-        self.best_return = best_eval_return(run_dir, step)
+        self.best_return = best_eval_return(run_dir)
 
     def __call__(self, step: int) -> None:
         """Evaluate the policy of `step`; it goes to best.pt if it beats every eval so far."""
@@ -58,23 +58,9 @@ def forget_evals_after(run_dir: Path, step: int) -> None:
         write_eval_rows(run_dir, [row for row in rows if row["step"] <= step])
 
 
-def best_eval_return(run_dir: Path, step: int) -> float:
-    """The eval return best.pt must beat to be replaced. A best.pt from past the checkpoint (written by a
-    run killed after it) is kept: it is a policy that really scored that return; one that cannot be read
-    is replaced by the next eval."""
-    path = run_dir / BEST_FILE
-    if not path.is_file():
-        return -math.inf
-    try:
-        best = load_checkpoint(run_dir, BEST_FILE)
-        best_step, best_return = int(best["step"]), float(best["eval_return"])
-    except (RunError, KeyError, TypeError, ValueError) as error:
-        print(f"note: {path} cannot be read ({first_line(error)}); the next eval replaces it", file=sys.stderr)
-        return -math.inf
-    if best_step > step:
-        print(
-            f"note: {path} is the policy of step {best_step}, past the checkpoint; "
-            f"it stays until an eval beats its return of {best_return:.1f}",
-            file=sys.stderr,
-        )
-    return best_return
+def best_eval_return(run_dir: Path) -> float:
+    """The eval return best.pt must beat to be replaced: its own, even where a run killed after its checkpoint
+    wrote it (a policy that really scored that return); where there is none, or it cannot be read, any."""
+    with contextlib.suppress(RunError, KeyError, TypeError, ValueError):
+        return float(load_checkpoint(run_dir, BEST_FILE)["eval_return"])
+    return -math.inf

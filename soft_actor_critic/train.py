@@ -153,8 +153,7 @@ def open_run(
         log_hyperparameters(writer, config)
     evaluate = None
     if eval_env:
-        episodes, seed = config.eval_episodes, seeds.eval_env
-        evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=episodes, seed=seed, step=progress.step)
+        evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=config.eval_episodes, seed=seeds.eval_env)
     return Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate, count_steps)
 
 

@@ -81,13 +81,12 @@ def kill_after_an_eval_at_500(run_dir) -> None:
     torch.save(best | {"step": 500, "eval_return": 0.0}, run_dir / "best.pt")
 
 
-def test_resume_drops_the_rows_past_the_checkpoint_but_keeps_a_better_best(small_config, capsys):
+def test_resume_drops_the_rows_past_the_checkpoint_but_keeps_a_better_best(small_config):
     config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
     run_dir = train(config)
     kill_after_an_eval_at_500(run_dir)
     argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "600"]
     assert main(argv) == 0
-    assert "best.pt is the policy of step 500, past the checkpoint" in capsys.readouterr().err
     rows = eval_rows(run_dir)
     assert [int(row["step"]) for row in rows] == [200, 400, 600]
     assert all(float(row["return_mean"]) < 0.0 for row in rows)  # Pendulum's returns: none beats 0
