@@ -49,7 +49,6 @@ class Training:
     progress: Progress
     run_dir: Path | None = None  # where checkpoints go; None: none are written
     evaluate: PeriodicEval | None = None  # None: no periodic evals
-    count_steps: Callable[[int], None] | None = None  # told of every env step (a sweep's progress bar)
 
     def checkpoint(self) -> None:
         if self.run_dir is not None:
@@ -57,18 +56,11 @@ class Training:
             save_run(self.run_dir, self.config, self.env, self.agent, self.buffer, self.progress)
 
 
-def train(
-    config: TrainConfig,
-    resume: bool = False,
-    count_steps: Callable[[int], None] | None = None,
-    *,
-    program: str = PROGRAM,
-) -> Path:
+def train(config: TrainConfig, resume: bool = False, *, program: str = PROGRAM) -> Path:
     """Train to exactly config.num_steps env steps, in a new run folder or, with `resume`, in the
-    existing one from its checkpoint; returns the run folder. `count_steps(n)`, if given, hears of
-    every env step as the progress bar does; `program` is how the user ran this one, for the hint
-    that continues an interrupted run."""
-    return train_runs([config], [resume], count_steps, program=program)[0]
+    existing one from its checkpoint; returns the run folder. `program` is how the user ran this one,
+    for the hint that continues an interrupted run."""
+    return train_runs([config], [resume], program=program)[0]
 
 
 def train_runs(
@@ -81,7 +73,8 @@ def train_runs(
     """train() of one run, or of the seeds of one setting (config.setting_key) packed into this process
     (packed.py): each in its own run folder, with its own eval env, evals, best.pt and checkpoints, as
     train() would (run k continues from its checkpoint where resume[k]; those must all stand at the same
-    step); how they are carried out (device, checkpoints) is the first's. Returns the run folders."""
+    step); how they are carried out (device, checkpoints) is the first's. `count_steps(n)`, if given, hears
+    of every env step as the progress bar does (a sweep's count). Returns the run folders."""
     first = configs[0]
     if len({setting_key(config) for config in configs}) > 1:
         raise ValueError("packed runs must be seeds of one setting")
@@ -101,7 +94,7 @@ def train_runs(
             dims = envs.single_observation_space.shape[0], space.shape[0]
             packed = packed_agent(*dims, space.low, space.high, first, device, seeds=len(configs))
         runs = [
-            open_run(stack, config, env, device, resume=resumed, count_steps=count_steps)
+            open_run(stack, config, env, device, resume=resumed)
             for config, env, resumed in zip(configs, envs.envs, resume)
         ]
         if len({run.progress.step for run in runs}) > 1:
@@ -112,7 +105,7 @@ def train_runs(
         try:
             with stop_requests() as stop:
                 note_a_busy_machine(device)
-                training_loop(runs, envs, packed, stop)
+                training_loop(runs, envs, packed, stop, count_steps)
                 for run in runs:
                     run.checkpoint()  # the final ones; a signal now only waits for them
         except Interrupted as interruption:
@@ -129,7 +122,6 @@ def open_run(
     device: torch.device,
     *,
     resume: bool,
-    count_steps: Callable[[int], None] | None = None,
 ) -> Training:
     """Everything a run trains with but its env: its agent, buffer, eval env, run folder (new, or found
     and restored with `resume`), lock, config.json and TensorBoard writer; what must close on `stack`."""
@@ -154,7 +146,7 @@ def open_run(
     evaluate = None
     if eval_env:
         evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=config.eval_episodes, seed=seeds.eval_env)
-    return Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate, count_steps)
+    return Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate)
 
 
 def resume_hint(runs: list[Training], program: str) -> str:
@@ -188,7 +180,11 @@ def build_agent_and_buffer(
 
 
 def training_loop(
-    runs: list[Training], envs: gym.vector.VectorEnv, packed: PackedAgent | None = None, stop: StopRequest | None = None
+    runs: list[Training],
+    envs: gym.vector.VectorEnv,
+    packed: PackedAgent | None = None,
+    stop: StopRequest | None = None,
+    count_steps: Callable[[int], None] | None = None,
 ) -> None:
     """Env steps up to config.num_steps, of one run or of packed seeds at once (one vector env step, one action
     and one update for all of them): uniform warm-up actions, then the policy's, with config.updates_per_step
@@ -200,7 +196,7 @@ def training_loop(
     act, update = act_and_update(config, packed or runs[0].agent, buffers)
     unpacked = (lambda: unpack_finite(packed, runs)) if packed else (lambda: None)
     steps, warmup = (step * len(runs) for step in (progress.step, progress.first_update_after))  # all seeds'
-    bar = ProgressBar(config.num_steps * len(runs), steps, runs[0].count_steps, warmup=warmup)
+    bar = ProgressBar(config.num_steps * len(runs), steps, count_steps, warmup=warmup)
     with bar:
         logs, metrics = [LoopLog(run.writer, bar, progress) for run in runs], None
         # A resumed run starts a new episode; the env's random stream goes on from the checkpoint.
