@@ -35,15 +35,11 @@ def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
 
 def check_spaces(env: gym.Env) -> None:
     name = env.spec.id if env.spec else type(env).__name__
-    action_space, observation_space = env.action_space, env.observation_space
-    if not isinstance(action_space, gym.spaces.Box):
-        raise RunError(f"{name} has a {type(action_space).__name__} action space; SAC needs a continuous Box")
-    if len(action_space.shape) != 1:
-        raise RunError(f"{name} has actions of shape {action_space.shape}; SAC needs a flat vector")
-    if not action_space.is_bounded():
-        raise RunError(f"{name} has unbounded actions; SAC's tanh policy needs finite Box bounds")
-    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-        raise RunError(f"{name} has observations of type {observation_space}; this SAC needs a flat Box vector")
+    actions, observations = env.action_space, env.observation_space
+    if not (isinstance(actions, gym.spaces.Box) and len(actions.shape) == 1 and actions.is_bounded()):
+        raise RunError(f"{name} has actions of type {actions}; SAC needs a flat Box with finite bounds")
+    if not (isinstance(observations, gym.spaces.Box) and len(observations.shape) == 1):
+        raise RunError(f"{name} has observations of type {observations}; SAC needs a flat Box")
 
 
 def drop_gymnasium_xml_deprecation() -> None:

@@ -109,7 +109,7 @@ def test_bad_values_are_refused_before_anything_starts(flags, words, tmp_path, c
     ("flags", "words"),
     [
         (["--env-name", "Pendulum-v1", "Pendulm-v1"], "unknown environment 'Pendulm-v1'; did you mean Pendulum-v1"),
-        (["--env-name", "Pendulum-v1", "CartPole-v1"], "CartPole-v1 has a Discrete action space"),
+        (["--env-name", "Pendulum-v1", "CartPole-v1"], "CartPole-v1 has actions of type Discrete(2)"),
         (["--sweep-name", "taken"], "taken is a file, not a sweep"),
     ],
 )

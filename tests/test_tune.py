@@ -158,7 +158,7 @@ def test_a_study_killed_mid_trial_continues_with_the_same_command_and_tells_each
         (["--seeds-per-process", "0"], "--seeds-per-process must be positive, got 0"),
         (["--eval-every", "0"], "tune judges trials by their periodic evals"),
         (["--storage", "nonsense://x"], "cannot open the study study in nonsense://x"),
-        (["--env-name", "CartPole-v1"], "CartPole-v1 has a Discrete action space"),
+        (["--env-name", "CartPole-v1"], "CartPole-v1 has actions of type Discrete(2)"),
         (["--report"], "holds no study to report: run it first"),
     ],
 )
