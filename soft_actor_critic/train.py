@@ -165,18 +165,15 @@ def build_agent_and_buffer(
     """The agent, sized for env and seeded, and its replay buffer, allocated in full."""
     torch.manual_seed(seeds.torch)
     observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    bounds = env.action_space.low, env.action_space.high
     try:
-        bounds = env.action_space.low, env.action_space.high
         agent = ALGORITHMS[config.algorithm].agent_class()(observation_dim, action_dim, *bounds, config, device)
-    except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
-        widths = show(config.hidden_units)
-        if config.critic_hidden_units != config.hidden_units:
-            widths += f" (critic {show(config.critic_hidden_units)})"
-        raise RunError(f"--hidden-units {widths} does not fit in memory") from None
-    try:
         return agent, ReplayBuffer(config.memory_size, observation_dim, action_dim, seeds.buffer, device)
-    except (MemoryError, RuntimeError):
-        raise RunError(f"--memory-size {config.memory_size} does not fit in memory") from None
+    except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
+        widths = f"--hidden-units {show(config.hidden_units)} (critic {show(config.critic_hidden_units)})"
+        raise RunError(
+            f"the networks and the replay buffer do not fit in memory: {widths}, --memory-size {config.memory_size}"
+        ) from None
 
 
 def training_loop(

@@ -139,7 +139,8 @@ def test_memory_size_that_cannot_fit_writes_nothing(capsys, tmp_path):
 
 def test_layers_that_cannot_fit_write_nothing(capsys, tmp_path):
     argv = ["train", "--env-name", "Pendulum-v1", "--directory", str(tmp_path), "--hidden-units", "10000000", "1000000"]
-    assert "--hidden-units 10000000 1000000 does not fit in memory" in runtime_error(argv, capsys)
+    error = runtime_error(argv, capsys)
+    assert "do not fit in memory: --hidden-units 10000000 1000000 (critic 10000000 1000000)" in error
     assert list(tmp_path.iterdir()) == []
 
 
