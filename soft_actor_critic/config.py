@@ -76,9 +76,8 @@ class FieldType:
 
 
 def whole_number(text: str) -> int:
-    """An integer flag's word: 100000, 100_000 or 1e5. A fraction such as 2.5 is refused, saying why."""
-    with contextlib.suppress(ValueError):
-        return int(text)
+    """An integer flag's word: 100000, 100_000 or 1e5 (exact up to 2**53, past any value a flag takes). A
+    fraction such as 2.5 is refused, saying why."""
     try:
         value = float(text)
     except ValueError:
