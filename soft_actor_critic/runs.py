@@ -84,22 +84,16 @@ def create_run_dir(directory: str, run_name: str | None, env_name: str) -> Path:
 
 
 def find_run(directory: str, run_name: str) -> Path:
-    """The existing run folder directory/run_name; if there is none, the error lists the runs there.
-    A run_name with a '/' is the path to a run folder (a sweep's run, say), and `directory` is not used."""
-    if "/" in run_name:
-        run_dir = Path(run_name)
-        if not run_dir.exists():
-            raise RunError(f"{run_name} does not exist")
-        if not (run_dir / CONFIG_FILE).is_file():
-            raise RunError(f"{run_name} is not a run folder: it has no {CONFIG_FILE}")
+    """The existing run folder directory/run_name, or run_name itself where it is a path (it has a '/': a sweep's
+    run, say); if there is none, the error lists the runs in the folder it was looked for in."""
+    run_dir = Path(run_name) if "/" in run_name else Path(directory) / run_name
+    if (run_dir / CONFIG_FILE).is_file():
         return run_dir
-    run_dir = Path(directory) / run_name
-    if run_dir.is_dir():
-        return run_dir
-    root = Path(directory)
+    if run_dir.exists():
+        raise RunError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
+    root = run_dir.parent
     runs = sorted(path.name for path in root.iterdir() if (path / CONFIG_FILE).is_file()) if root.is_dir() else []
-    listing = f"runs there: {', '.join(runs)}" if runs else "it holds no runs"
-    raise RunError(f"no run {run_name!r} in {root}; {listing}")
+    raise RunError(f"{run_dir} does not exist; " + (f"runs there: {', '.join(runs)}" if runs else "no runs there"))
 
 
 def write_train_config(run_dir: Path, config: TrainConfig) -> None:

@@ -91,7 +91,7 @@ def test_resume_of_a_missing_run_lists_the_runs(small_config, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", "--run-name", "elsewhere", "--directory", small_config.directory]) == 1
     error = capsys.readouterr().err
-    assert "no run 'elsewhere'" in error and "there" in error and error.count("\n") == 1
+    assert "elsewhere does not exist; runs there: there\n" in error and error.count("\n") == 1
 
 
 def test_resume_of_a_finished_run_asks_for_more_steps(small_config, capsys):

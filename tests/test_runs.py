@@ -43,8 +43,12 @@ def test_a_missing_run_is_an_error_that_lists_the_runs_there(tmp_path):
         write_train_config(run_dir, TrainConfig(run_name=name))
     (tmp_path / "not-a-run").mkdir()
     assert find_run(str(tmp_path), "a") == tmp_path / "a"
-    with pytest.raises(RunError, match=r"no run 'c' in .*; runs there: a, b$"):
+    with pytest.raises(RunError, match=r"/c does not exist; runs there: a, b$"):
         find_run(str(tmp_path), "c")
+    with pytest.raises(RunError, match=r"not-a-run is not a run folder: it has no config.json$"):
+        find_run(str(tmp_path), "not-a-run")
+    with pytest.raises(RunError, match=r"/x/c does not exist; no runs there$"):
+        find_run(str(tmp_path / "x"), "c")
 
 
 def test_the_config_round_trips_and_a_value_of_the_wrong_type_is_refused(tmp_path):
