@@ -47,24 +47,17 @@ def setting_part(name: str, value) -> str:
     return f"{flag_name(name).removeprefix('--')}={value}"
 
 
-def saved_grid(path: Path) -> dict:
-    """The grid in a sweep's manifest, as JSON holds it (lists for tuples); a damaged file is a RunError."""
-    with reported(f"{path} is not a valid sweep manifest", OSError, ValueError, KeyError, TypeError):
-        grid = json.loads(path.read_text())["grid"]
-        if not isinstance(grid, dict):
-            raise TypeError(f"its grid is a {type(grid).__name__}, not a dict")
-        return grid
-
-
 def read_manifest(sweep_dir: Path) -> dict:
-    """The grid a sweep was run with, as expand() takes it."""
+    """The grid a sweep was run with, as expand() takes it (JSON's lists of widths as tuples); a damaged
+    manifest is a RunError."""
     path = sweep_dir / MANIFEST_FILE
     if not path.is_file():
         raise RunError(f"{sweep_dir} is not a sweep (no {MANIFEST_FILE}): run the sweep first")
-    return {
-        name: [tuple(v) if isinstance(v, list) else v for v in values] if isinstance(values, list) else values
-        for name, values in saved_grid(path).items()
-    }
+    with reported(f"{path} is not a valid sweep manifest", OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {
+            name: [tuple(v) if isinstance(v, list) else v for v in values] if isinstance(values, list) else values
+            for name, values in json.loads(path.read_text())["grid"].items()
+        }
 
 
 def resolved(grid: dict, sweep_dir: Path) -> dict[str, set]:
@@ -81,12 +74,12 @@ def write_manifest(sweep_dir: Path, grid: dict) -> None:
     manifest = {name: json.loads(json.dumps(values)) for name, values in grid.items() if name != "directory"}
     path = sweep_dir / MANIFEST_FILE
     if path.is_file():
-        saved, there, now = saved_grid(path), resolved(read_manifest(sweep_dir), sweep_dir), resolved(grid, sweep_dir)
-        for name, values in manifest.items():
+        there, now = resolved(read_manifest(sweep_dir), sweep_dir), resolved(grid, sweep_dir)
+        for name in manifest:
             if name not in EXECUTION_SETTINGS and there[name] != now[name]:
                 raise RunError(
-                    f"{sweep_dir} is a sweep of another grid ({flag_name(name)} {saved.get(name)} there, {values} "
-                    "now): continue it with its own flags, or choose another --sweep-name"
+                    f"{sweep_dir} is a sweep of another grid ({flag_name(name)} {sorted(there[name])} there, "
+                    f"{sorted(now[name])} now): continue it with its own flags, or choose another --sweep-name"
                 )
     elif sweep_dir.exists() and not sweep_dir.is_dir():
         raise RunError(f"{sweep_dir} is a file, not a sweep: choose another --sweep-name")
