@@ -124,11 +124,8 @@ def read_wall_times(path: Path) -> dict[str, float]:
     """The seconds each run has trained ({} before the first has ended); a damaged file is a RunError."""
     if not path.is_file():
         return {}
-    with reported(f"{path} is not a valid record of wall times", OSError, ValueError):
-        times = json.loads(path.read_text())
-        if not isinstance(times, dict) or not all(isinstance(value, (int, float)) for value in times.values()):
-            raise ValueError("not a mapping of run names to seconds")
-        return times
+    with reported(f"{path} is not a valid record of wall times", OSError, ValueError, TypeError, AttributeError):
+        return {name: float(seconds) for name, seconds in json.loads(path.read_text()).items()}
 
 
 def raise_unless_finished(outcomes: dict, num_runs: int, stop: StopRequest, command: str) -> None:
