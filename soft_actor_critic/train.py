@@ -18,7 +18,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
@@ -141,8 +140,8 @@ def open_run(
     say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
     # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
     writer = stack.enter_context(SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None))
-    if not resume:
-        log_hyperparameters(writer, config)
+    if not resume:  # in TensorBoard's TEXT tab, as a code block
+        writer.add_text("config", "\n".join(f"    {line}" for line in config.to_json().splitlines()))
     evaluate = None
     if eval_env:
         evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=config.eval_episodes, seed=seeds.eval_env)
@@ -341,13 +340,3 @@ def note_a_busy_machine(device: torch.device) -> None:
             "a run may crawl: OMP_NUM_THREADS=1 runs about 3 times faster then",
             sys.stderr,
         )
-
-
-def log_hyperparameters(writer: SummaryWriter, config: TrainConfig) -> None:
-    """Write the config into TensorBoard's HPARAMS tab, in the run's own event file."""
-    values = {
-        key: value if isinstance(value, (int, float, str, bool)) else str(value)
-        for key, value in dataclasses.asdict(config).items()
-    }
-    for summary in hparams(values, {"episode/return": 0.0}):
-        writer.file_writer.add_summary(summary)

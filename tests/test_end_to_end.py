@@ -42,11 +42,14 @@ def test_run_folder_holds_config_checkpoint_and_events(trained_run):
     assert not list(trained_run.glob("*.tmp"))
 
 
-def test_every_metric_and_the_hyperparameters_are_logged(trained_run):
+def test_every_metric_and_the_config_are_logged(trained_run):
     events = EventAccumulator(str(trained_run))
     events.Reload()
     assert set(events.Tags()["scalars"]) >= LOGGED
-    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")
+    (text,) = events.Tensors("config/text_summary")
+    shown = text.tensor_proto.string_val[0].decode()
+    assert json.loads(shown) == json.loads((trained_run / "config.json").read_text())
+    assert all(line.startswith("    ") for line in shown.splitlines())  # a code block in markdown
     lengths = [event.value for event in events.Scalars("episode/length")]
     assert lengths == [200.0, 200.0]  # Pendulum truncates at 200: 500 steps hold two whole episodes
 
