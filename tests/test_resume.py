@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -18,7 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import RunError
-from soft_actor_critic.train import train
+from soft_actor_critic.runs import find_run
+from soft_actor_critic.train import resume_hint, train
 
 
 def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config, capsys):
@@ -258,9 +260,25 @@ def test_a_signal_checkpoints_and_tells_how_to_resume(tmp_path, signum):
     name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"  # as a terminal's user knows it
     assert message.startswith(f"{python} -m soft_actor_critic train: stopped by {name} at step ")
     assert "checkpoint saved; continue with: " in message
-    assert message.endswith(f"{python} -m soft_actor_critic train --resume --run-name run --directory {tmp_path}")
+    assert message.endswith(f"{python} -m soft_actor_critic train --resume --run-name {tmp_path / 'run'}")
     state = read_checkpoint(run_dir)
     assert 0 < state["step"] < 100000 and buffer_rows(run_dir) == state["step"]
+
+
+def test_the_resume_hint_names_the_run_by_a_path_even_in_directory_dot(tmp_path, monkeypatch):
+    """A '/' makes --run-name a path: the hint resumes the run whatever --directory it was made in."""
+    runs = [
+        SimpleNamespace(config=SimpleNamespace(directory=directory), run_dir=Path("x")) for directory in (".", "a/")
+    ]
+    hint = resume_hint(runs, "prog")
+    assert (
+        hint
+        == "checkpoints saved; continue with: prog train --resume --run-name ./x; prog train --resume --run-name a/x"
+    )
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert find_run("runs", "./x") == Path("x")
 
 
 def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(small_config, monkeypatch):
