@@ -56,14 +56,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def algorithm_defaults(name: str) -> str:
-    """' (default: 0.0003; crossq: 0.001)' for a field whose default depends on --algorithm, else ''."""
+    """' (default: sac: 0.0003; crossq: 0.001)' for a field whose default depends on --algorithm, else ''."""
     if name not in ALGORITHMS[TrainConfig.algorithm].defaults:
         return ""
-    values = {algorithm: show(each.defaults[name]) for algorithm, each in ALGORITHMS.items()}
-    others = "".join(
-        f"; {algorithm}: {value}" for algorithm, value in values.items() if algorithm != TrainConfig.algorithm
-    )
-    return f" (default: {values[TrainConfig.algorithm]}{others})"
+    return f" (default: {'; '.join(f'{key}: {show(each.defaults[name])}' for key, each in ALGORITHMS.items())})"
 
 
 class Parser(argparse.ArgumentParser):

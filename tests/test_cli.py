@@ -34,8 +34,9 @@ def test_help_shows_every_default(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     for value in ("LunarLanderContinuous-v3", "(256, 256)", "runs", "1000000", "0.99", "0.005", "0.2", "sac"):
         assert f"(default: {value})" in help_text
-    for both in ("0.0003; crossq: 0.001", "1000; crossq: 100", "--hidden-units; crossq: 1024 1024", "1; crossq: 3"):
-        assert f"(default: {both})" in help_text  # the defaults that --algorithm crossq changes
+    both_defaults = ("0.0003; crossq: 0.001", "1000; crossq: 100", "--hidden-units; crossq: 1024 1024", "1; crossq: 3")
+    for both in both_defaults:
+        assert f"(default: sac: {both})" in help_text  # the defaults that --algorithm crossq changes
 
 
 def usage_error(argv: list[str], capsys) -> str:
