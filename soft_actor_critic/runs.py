@@ -67,7 +67,7 @@ def create_unique_dir(root: Path, stem: str) -> Path:
 def create_run_dir(directory: str, run_name: str | None, env_name: str) -> Path:
     """A new run folder: directory/run_name, or a date_time_env name that no run has yet."""
     root = Path(directory)
-    try:
+    with reported(f"cannot create a run folder in {directory}", OSError):  # such as 'Not a directory' for a file
         if run_name is None:
             return create_unique_dir(root, f"{timestamp()}_{env_name.replace('/', '-')}")
         run_dir = root / run_name
@@ -77,10 +77,6 @@ def create_run_dir(directory: str, run_name: str | None, env_name: str) -> Path:
             )
         run_dir.mkdir(parents=True)
         return run_dir
-    except (FileExistsError, NotADirectoryError):
-        raise RunError(f"--directory {directory} is not a folder") from None
-    except OSError as error:
-        raise RunError(f"cannot create a run folder in {directory}: {error.strerror}") from None
 
 
 def find_run(directory: str, run_name: str) -> Path:

@@ -121,7 +121,7 @@ def test_directory_that_is_a_file_is_a_runtime_error(capsys, tmp_path):
     (tmp_path / "taken").write_text("")
     for directory in (tmp_path / "taken", tmp_path / "taken" / "runs"):
         error = runtime_error(["train", "--env-name", "Pendulum-v1", "--directory", str(directory)], capsys)
-        assert f"--directory {directory} is not a folder" in error
+        assert f"cannot create a run folder in {directory}: Not a directory" in error
     assert (tmp_path / "taken").read_text() == ""
 
 
