@@ -46,13 +46,12 @@ class Training:
     buffer: ReplayBuffer
     writer: SummaryWriter
     progress: Progress
-    run_dir: Path | None = None  # where checkpoints go; None: none are written
+    run_dir: Path  # where its checkpoints, evals and config go
     evaluate: PeriodicEval | None = None  # None: no periodic evals
 
     def checkpoint(self) -> None:
-        if self.run_dir is not None:
-            self.writer.flush()  # the curves up to this step reach the disk before a resume may purge what follows
-            save_run(self.run_dir, self.config, self.env, self.agent, self.buffer, self.progress)
+        self.writer.flush()  # the curves up to this step reach the disk before a resume may purge what follows
+        save_run(self.run_dir, self.config, self.env, self.agent, self.buffer, self.progress)
 
 
 def train(config: TrainConfig, resume: bool = False, *, program: str = PROGRAM) -> Path:

@@ -35,11 +35,11 @@ class CounterEnv(gym.Env):
 
 
 def loop(config, env: gym.Env, agent, buffer: ReplayBuffer, tmp_path) -> None:
-    """train.training_loop of one run without a run folder: no checkpoints, no evals."""
+    """train.training_loop of one run, without evals; none of its steps falls due for a checkpoint."""
     seeds = Seeds.of(config.seed)
     envs = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     with SummaryWriter(str(tmp_path / "events")) as writer:
-        run = Training(config, seeds, envs.envs[0], agent, buffer, writer, Progress.start(config, seeds))
+        run = Training(config, seeds, envs.envs[0], agent, buffer, writer, Progress.start(config, seeds), tmp_path)
         training_loop([run], envs)
 
 
