@@ -44,7 +44,6 @@ class Progress:
 
     warmup_rng: np.random.Generator  # draws the uniform warm-up actions
     step: int = 0  # env steps taken
-    episodes: int = 0  # episodes finished
     first_update_after: int = 0  # updates run on the steps after this one
 
     @classmethod
@@ -60,7 +59,6 @@ def save_run(
         raise RunError(f"the networks hold NaN or infinite values at step {progress.step}: the last checkpoint is kept")
     state = agent.state_dict() | {
         "step": progress.step,
-        "episodes": progress.episodes,
         "first_update_after": progress.first_update_after,
         "rng": random_states(env, agent, buffer, progress),
     }
@@ -99,7 +97,7 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
     try:
         agent.load_state_dict(state)
         step = state["step"]
-        progress = Progress(np.random.default_rng(), step, state["episodes"], state["first_update_after"])
+        progress = Progress(np.random.default_rng(), step, state["first_update_after"])
         set_random_states(state["rng"], env, agent, buffer, progress)
     except KeyError as error:
         raise RunError(f"{path} has no {error}: it is not a checkpoint this version can resume") from None

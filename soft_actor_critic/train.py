@@ -182,7 +182,7 @@ def training_loop(
     and one update for all of them): uniform warm-up actions, then the policy's, with config.updates_per_step
     updates after each step; evals and checkpoints when they fall due. Each run's transitions, episodes, logs,
     evals and checkpoints are its own; on the way out, each run's agent holds its state."""
-    config, progress = runs[0].config, runs[0].progress  # the seeds' progress but for the episodes is the same
+    config, progress = runs[0].config, runs[0].progress  # the seeds' steps are the same (each draws its own warm-up)
     low, high = envs.single_action_space.low, envs.single_action_space.high
     buffers = [run.buffer for run in runs] if packed else runs[0].buffer
     act, update = act_and_update(config, packed or runs[0].agent, buffers)
@@ -216,7 +216,6 @@ def training_loop(
                 except RunError as error:  # a NaN: which of the group's runs it was
                     raise RunError(f"{run.run_dir.name}: {error}" if packed else str(error)) from None
                 if ended[seed]:
-                    run.progress.episodes += 1
                     log.episode(step)
                 run.progress.step = step
             if ended.any():

@@ -31,7 +31,8 @@ def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config,
     assert "resuming at step 300" in capsys.readouterr().out
     state = read_checkpoint(run_dir)
     assert state["step"] == 700 and buffer_rows(run_dir) == 700
-    assert state["episodes"] == 3  # one finished before the checkpoint, two after (the resume starts a new one)
+    # Pendulum's episodes last 200 steps: one ended before the checkpoint, and the resume starts a new one
+    assert logged_steps(run_dir, "episode/return") == [200, 500, 700]
     assert logged_steps(run_dir, "time/sps") == [250, 500]
     assert logged_steps(run_dir, "loss/critic") == [250, 500]
     assert '"num_steps": 700' in (run_dir / "config.json").read_text()
