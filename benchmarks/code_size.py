@@ -1,0 +1,69 @@
+"""The package's size against its budget, in code lines: lines that hold code, not counting blank lines,
+comments and docstrings, as ruff formats them (at its line length of 120).
+
+The budgets (issues 30 and 32): the package without tune/ at most 2,350 code lines, its SAC core
+(networks, losses, agent, replay_buffer) at most 380, tune/ at most 300, no module over 300 and no
+function over 60. Prints each module's count and every budget; exits 1 if one is exceeded.
+
+    python3 benchmarks/code_size.py
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import sys
+import tokenize
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "soft_actor_critic"
+CORE = ("networks.py", "losses.py", "agent.py", "replay_buffer.py")
+BUDGETS = {"package without tune/": 2350, "SAC core": 380, "tune/": 300}
+MODULE_BUDGET, FUNCTION_BUDGET = 300, 60
+NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+
+
+def code_lines(source: str) -> set[int]:
+    """The numbers of the lines that hold a token of code: not blank, not only a comment, not a docstring."""
+    docstrings = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(
+            node, clean=False
+        ):
+            docstrings.update(range(node.body[0].lineno, node.body[0].end_lineno + 1))
+    lines = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in NOT_CODE:
+            lines.update(range(token.start[0], token.end[0] + 1))
+    return lines - docstrings
+
+
+def main() -> int:
+    totals, over = dict.fromkeys(BUDGETS, 0), []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        lines = code_lines(source)
+        name = str(path.relative_to(PACKAGE.parent))
+        print(f"{len(lines):5d}  {name}")
+        part = "tune/" if path.parent.name == "tune" else "package without tune/"
+        totals[part] += len(lines)
+        if path.parent == PACKAGE and path.name in CORE:
+            totals["SAC core"] += len(lines)
+        if len(lines) > MODULE_BUDGET:
+            over.append(f"{name}: {len(lines)} code lines, over {MODULE_BUDGET}")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                size = len([line for line in lines if node.lineno <= line <= node.end_lineno])
+                if size > FUNCTION_BUDGET:
+                    over.append(f"{name}: {node.name} has {size} code lines, over {FUNCTION_BUDGET}")
+    for part, budget in BUDGETS.items():
+        print(f"{part}: {totals[part]:,} code lines (budget {budget:,})")
+        if totals[part] > budget:
+            over.append(f"{part}: {totals[part]:,} code lines, over {budget:,}")
+    for line in over:
+        print(f"over budget: {line}")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
