@@ -60,7 +60,8 @@ def forget_evals_after(run_dir: Path, step: int) -> None:
 
 def best_eval_return(run_dir: Path) -> float:
     """The eval return best.pt must beat to be replaced: its own, even where a run killed after its checkpoint
-    wrote it (a policy that really scored that return); where there is none, or it cannot be read, any."""
+    wrote it (a policy that really scored that return); -inf where there is none or it cannot be read, so
+    that the next eval replaces it."""
     with contextlib.suppress(RunError, KeyError, TypeError, ValueError):
         return float(load_checkpoint(run_dir, BEST_FILE)["eval_return"])
     return -math.inf
