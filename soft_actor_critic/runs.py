@@ -88,7 +88,7 @@ def find_run(directory: str, run_name: str) -> Path:
     if run_dir.exists():
         raise RunError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
     root = run_dir.parent
-    runs = sorted(path.name for path in root.iterdir() if (path / CONFIG_FILE).is_file()) if root.is_dir() else []
+    runs = sorted(config.parent.name for config in root.glob(f"*/{CONFIG_FILE}"))  # none where root can't be read
     raise RunError(f"{run_dir} does not exist; " + (f"runs there: {', '.join(runs)}" if runs else "no runs there"))
 
 
