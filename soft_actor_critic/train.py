@@ -149,7 +149,7 @@ def open_run(
 
 def resume_hint(runs: list[Training], program: str) -> str:
     """'checkpoint saved; continue with: <the command that continues them>'."""
-    paths = [os.path.join(run.config.directory, run.run_dir.name) for run in runs]  # with a '/', even in ./
+    paths = [os.path.join(run.config.directory or ".", run.run_dir.name) for run in runs]  # with a '/', even in ./
     commands = [f"{program} {shlex.join(['train', '--resume', '--run-name', path])}" for path in paths]
     return f"checkpoint{'s' * (len(runs) > 1)} saved; continue with: " + "; ".join(commands)
 

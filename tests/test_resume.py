@@ -268,14 +268,13 @@ def test_a_signal_checkpoints_and_tells_how_to_resume(tmp_path, signum):
 
 def test_the_resume_hint_names_the_run_by_a_path_even_in_directory_dot(tmp_path, monkeypatch):
     """A '/' makes --run-name a path: the hint resumes the run whatever --directory it was made in."""
+    directories = (".", "", "a/", "my runs")  # "" is the working folder too
     runs = [
-        SimpleNamespace(config=SimpleNamespace(directory=directory), run_dir=Path("x")) for directory in (".", "a/")
+        SimpleNamespace(config=SimpleNamespace(directory=directory), run_dir=Path("x")) for directory in directories
     ]
-    hint = resume_hint(runs, "prog")
-    assert (
-        hint
-        == "checkpoints saved; continue with: prog train --resume --run-name ./x; prog train --resume --run-name a/x"
-    )
+    commands = resume_hint(runs, "prog").removeprefix("checkpoints saved; continue with: ").split("; ")
+    names = ["./x", "./x", "a/x", "'my runs/x'"]
+    assert commands == [f"prog train --resume --run-name {name}" for name in names]
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "config.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
