@@ -107,6 +107,21 @@ def test_resume_replaces_a_best_past_the_checkpoint_once_an_eval_beats_it(small_
     assert best["step"] == 600 and best["eval_return"] == pytest.approx(float(rows[-1]["return_mean"]))
 
 
+@pytest.mark.parametrize("damage", [b"not a checkpoint", None])
+def test_resume_replaces_a_best_pt_it_cannot_read_with_its_next_eval(small_config, damage):
+    """A damaged best.pt, or one without its eval_return, is replaced by the next eval, whatever that scores."""
+    config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
+    run_dir = train(config)
+    if damage is None:
+        torch.save({"policy": read_checkpoint(run_dir, "best.pt")["policy"], "step": 400}, run_dir / "best.pt")
+    else:
+        (run_dir / "best.pt").write_bytes(damage)
+    argv = ["train", "--resume", "--run-name", "run", "--directory", config.directory, "--num-steps", "600"]
+    assert main([*argv, "--eval-every", "600"]) == 0
+    best = read_checkpoint(run_dir, "best.pt")
+    assert best["step"] == 600 and best["eval_return"] == pytest.approx(float(eval_rows(run_dir)[-1]["return_mean"]))
+
+
 def test_resume_without_evals_still_drops_the_rows_past_the_checkpoint(small_config):
     config = dataclasses.replace(small_config, num_steps=400, eval_every=200, run_name="run")
     run_dir = train(config)
