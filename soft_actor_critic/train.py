@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
@@ -139,12 +140,30 @@ def open_run(
     say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
     # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
     writer = stack.enter_context(SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None))
-    if not resume:  # in TensorBoard's TEXT tab, as a code block
-        writer.add_text("config", "\n".join(f"    {line}" for line in config.to_json().splitlines()))
+    if not resume:
+        log_config(writer, config)
     evaluate = None
     if eval_env:
         evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=config.eval_episodes, seed=seeds.eval_env)
     return Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate)
+
+
+def log_config(writer: SummaryWriter, config: TrainConfig) -> None:
+    """The run's config in TensorBoard: as a code block in the TEXT tab, and as the run's hparams, whose
+    HPARAMS tab shows the runs of a folder (a sweep's) side by side, each with its last eval and episode
+    return. Written into the run's own event file: SummaryWriter.add_hparams would make a folder per call."""
+    writer.add_text("config", "\n".join(f"    {line}" for line in config.to_json().splitlines()))
+    values = {name: hparam_value(value) for name, value in dataclasses.asdict(config).items()}
+    metrics = {"eval/return": 0.0, "episode/return": 0.0}  # their tags: TensorBoard shows each one's last point
+    for summary in hparams(values, metrics):
+        writer.file_writer.add_summary(summary)
+
+
+def hparam_value(value) -> int | float | str | bool:
+    """A config value as an hparam, which is a number, a string or a bool: layer widths as "256,256"."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
 
 
 def resume_hint(runs: list[Training], program: str) -> str:

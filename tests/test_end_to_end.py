@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT, TINY, read_checkpoint
 from PIL import Image, ImageSequence
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from soft_actor_critic.__main__ import main
 
@@ -52,6 +53,21 @@ def test_every_metric_and_the_config_are_logged(trained_run):
     assert all(line.startswith("    ") for line in shown.splitlines())  # a code block in markdown
     lengths = [event.value for event in events.Scalars("episode/length")]
     assert lengths == [200.0, 200.0]  # Pendulum truncates at 200: 500 steps hold two whole episodes
+
+
+def test_the_runs_flags_are_its_hparams_beside_its_returns(trained_run):
+    """TensorBoard's HPARAMS tab compares the runs of a folder: each run's own event file (no sub-folder)
+    holds the experiment, which names the metrics, and the session, which holds the run's flags."""
+    content = EventAccumulator(str(trained_run)).Reload().PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(content)
+    experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    assert {metric.name.tag for metric in experiment.metric_infos} == {"eval/return", "episode/return"}
+    hparams = HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info.hparams
+    config = json.loads((trained_run / "config.json").read_text())
+    assert hparams["learning_rate"].number_value == config["learning_rate"] and hparams["seed"].number_value == 1
+    assert hparams["env_name"].string_value == "Pendulum-v1" and hparams["run_name"].string_value == "tiny"
+    assert hparams["hidden_units"].string_value == "32,32"  # a tuple, as a string
+    assert not [path for path in trained_run.iterdir() if path.is_dir()]
 
 
 def test_eval_reads_the_run_config_and_prints_a_mean(trained_run, capsys):

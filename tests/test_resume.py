@@ -36,6 +36,7 @@ def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config,
     assert logged_steps(run_dir, "time/sps") == [250, 500]
     assert logged_steps(run_dir, "loss/critic") == [250, 500]
     assert '"num_steps": 700' in (run_dir / "config.json").read_text()
+    assert len(EventAccumulator(str(run_dir)).Reload().Tensors("config/text_summary")) == 1  # the config once
 
 
 def test_a_moved_run_resumes_where_it_is_now(small_config, tmp_path):
