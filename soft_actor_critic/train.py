@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import re
 import shlex
 import sys
 import time
@@ -23,7 +24,16 @@ from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, restore, save_run
-from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, setting_key, show
+from soft_actor_critic.config import (
+    ALGORITHMS,
+    PROGRAM,
+    Interrupted,
+    RunError,
+    TrainConfig,
+    first_line,
+    setting_key,
+    show,
+)
 from soft_actor_critic.console import ProgressBar, say
 from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
@@ -34,6 +44,8 @@ from soft_actor_critic.runs import create_run_dir, find_run, locked, write_train
 from soft_actor_critic.signals import StopRequest, signal_name, stop_requests
 
 LOG_INTERVAL = 250  # env steps between two points of the loss and SPS curves
+# how torch words a failed allocation that it raises as a plain RuntimeError (on the CPU: "can't allocate memory")
+OUT_OF_MEMORY = re.compile(r"out of memory|(can't|cannot|failed to|unable to) allocate", re.IGNORECASE)
 
 
 @dataclasses.dataclass
@@ -183,11 +195,20 @@ def build_agent_and_buffer(
     try:
         agent = ALGORITHMS[config.algorithm].agent_class()(observation_dim, action_dim, *bounds, config, device)
         return agent, ReplayBuffer(config.memory_size, observation_dim, action_dim, seeds.buffer, device)
-    except (MemoryError, RuntimeError):  # torch reports a failed allocation as a RuntimeError
+    except (MemoryError, RuntimeError) as error:  # torch's errors, a failed allocation among them
+        raise build_error(error, config, device) from None
+
+
+def build_error(error: Exception, config: TrainConfig, device: torch.device) -> RunError:
+    """Why the agent or its buffer could not be built, in one line that ends with the cause's first: a failed
+    allocation names the sizes that asked for it; any other error, such as a GPU that this torch has no kernels
+    for ("no kernel image is available"), is no matter of sizes and names the device instead."""
+    cause = first_line(error)
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)) or OUT_OF_MEMORY.search(str(error)):
         widths = f"--hidden-units {show(config.hidden_units)} (critic {show(config.critic_hidden_units)})"
-        raise RunError(
-            f"the networks and the replay buffer do not fit in memory: {widths}, --memory-size {config.memory_size}"
-        ) from None
+        sizes = f"{widths}, --memory-size {config.memory_size}"
+        return RunError(f"the networks and the replay buffer do not fit in memory: {sizes} ({cause})")
+    return RunError(f"cannot build the agent on {device}: {cause}")
 
 
 def training_loop(

@@ -11,7 +11,7 @@ from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds
 from soft_actor_critic.config import RunError
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.train import Training, resolve_device, training_loop
+from soft_actor_critic.train import Training, build_agent_and_buffer, resolve_device, training_loop
 
 
 class CounterEnv(gym.Env):
@@ -117,6 +117,41 @@ def test_the_policy_steps_every_policy_delay_updates(small_config, tmp_path):
     agent = CountingAgent(buffer)
     loop(config, TimeLimit(CounterEnv(), max_episode_steps=4), agent, buffer, tmp_path)
     assert agent.policy_steps == [False, False, True] * 2 + [False, False]  # the 3rd and 6th of 8 updates
+
+
+NO_KERNEL = "CUDA error: no kernel image is available for execution on the device"
+CPU_ALLOCATION = "DefaultCPUAllocator: can't allocate memory: you tried to allocate 40000000000000 bytes."
+SIZES = "do not fit in memory: --hidden-units 32 32 (critic 32 32), --memory-size 1000"
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (
+            RuntimeError(f"{NO_KERNEL}\nCompile with `TORCH_USE_CUDA_DSA`"),
+            f"cannot build the agent on cpu: {NO_KERNEL}",
+        ),
+        (RuntimeError(CPU_ALLOCATION), f"the networks and the replay buffer {SIZES} ({CPU_ALLOCATION})"),
+        (
+            torch.OutOfMemoryError("CUDA out of memory."),
+            f"the networks and the replay buffer {SIZES} (CUDA out of memory.)",
+        ),
+        (MemoryError(), f"the networks and the replay buffer {SIZES} (MemoryError)"),
+    ],
+    ids=["no kernel image", "cpu allocation", "cuda out of memory", "MemoryError"],
+)
+def test_only_a_failed_allocation_blames_the_sizes_and_every_error_keeps_its_cause(
+    small_config, monkeypatch, error, message
+):
+    """A GPU that this torch has no kernels for must not read as networks too large for memory."""
+
+    def build_fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Agent, "__init__", build_fails)
+    with pytest.raises(RunError) as raised:
+        build_agent_and_buffer(small_config, CounterEnv(), torch.device("cpu"), Seeds.of(1))
+    assert str(raised.value) == message
 
 
 @pytest.mark.parametrize("cuda_available", [False, True])
