@@ -19,18 +19,60 @@ import torch
 from soft_actor_critic.agent import Agent, CrossQAgent
 from soft_actor_critic.networks import BatchRenorm
 
-# How seed k's tensor sits in the packed one (PackedAgent.how_packed says which applies): the packed tensor
-# from every seed's own, in seed order, and seed k's own from the packed one (of `seeds`).
-PACKINGS = {
-    "shared": (lambda tensors: tensors[0], lambda tensor, k, seeds: tensor),
-    "transposed": (lambda tensors: torch.stack([tensor.T for tensor in tensors]), lambda tensor, k, seeds: tensor[k].T),
-    "member": (torch.stack, lambda tensor, k, seeds: tensor[k]),
-    "row": (lambda tensors: torch.stack(tensors).unsqueeze(1), lambda tensor, k, seeds: tensor[k, 0]),
-    "critic": (
-        lambda tensors: torch.stack(tensors, dim=1).flatten(0, 1),
-        lambda tensor, k, seeds: tensor.view(2, seeds, *tensor.shape[1:])[:, k],
-    ),
-}
+# How seed k's tensor sits in the packed one (PackedAgent.how_packed says which applies): `pack` makes the packed
+# tensor of every seed's own, in seed order, and `unpack` gives seed k's own back from the packed one.
+
+
+class Transposed:
+    """nn.Linear's (out, in) weight, as member k of EnsembleLinear's (seeds, in, out) one."""
+
+    @staticmethod
+    def pack(tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([tensor.T for tensor in tensors])
+
+    @staticmethod
+    def unpack(tensor: torch.Tensor, seed: int) -> torch.Tensor:
+        return tensor[seed].T
+
+
+class Member:
+    """A tensor as member k of the packed one: batch renormalization's (1, features) statistics."""
+
+    @staticmethod
+    def pack(tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(tensors)
+
+    @staticmethod
+    def unpack(tensor: torch.Tensor, seed: int) -> torch.Tensor:
+        return tensor[seed]
+
+
+class Row:
+    """nn.Linear's (out,) bias as row k of EnsembleLinear's (seeds, 1, out) one; log_alpha's () as (seeds, 1)."""
+
+    @staticmethod
+    def pack(tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(tensors).unsqueeze(1)
+
+    @staticmethod
+    def unpack(tensor: torch.Tensor, seed: int) -> torch.Tensor:
+        return tensor[seed, 0]
+
+
+class TwinCritic:
+    """Member i of a twin critic's (2, ...) tensor as member i * seeds + k of the packed critic's."""
+
+    @staticmethod
+    def pack(tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(tensors, dim=1).flatten(0, 1)  # (2, seeds, ...), then (2 * seeds, ...)
+
+    @staticmethod
+    def unpack(tensor: torch.Tensor, seed: int) -> torch.Tensor:
+        return tensor.unflatten(0, (2, -1))[:, seed]
+
+
+Layout = type[Transposed | Member | Row | TwinCritic]
+SHARED = None  # the same tensor for every seed: as it is, as the state's values that are not tensors
 
 
 class PackedAgent(Agent):
@@ -53,38 +95,36 @@ class PackedAgent(Agent):
         """states[0] with each tensor replaced by the packed one of the tensors at its place in every state, or
         with `seed`, by that seed's own of the packed state's: its dicts rebuilt, so that no state changes,
         and its other values shared."""
-        if isinstance(states[0], torch.Tensor):
-            pack, unpack = PACKINGS[self.how_packed(*path)]
-            return pack(states) if seed is None else unpack(states[0], seed, self.seeds)
         if isinstance(states[0], dict):
             return {key: self.rebuilt([state[key] for state in states], seed, (*path, key)) for key in states[0]}
-        return states[0]
+        layout = self.how_packed(*path) if isinstance(states[0], torch.Tensor) else SHARED
+        if layout is SHARED:
+            return states[0]
+        return layout.pack(states) if seed is None else layout.unpack(states[0], seed)
 
-    def how_packed(self, part: str, *path) -> str:
-        """How seed k's tensor at `path` in `part` of a single run's state dict sits in the packed one:
-        nn.Linear's (out, in) weight is EnsembleLinear's (in, out) member k ("transposed"); its (out,) bias,
-        and a temperature, row k ("row"); batch renormalization's (1, features) tensors member k ("member");
-        a twin critic's member i is the packed critic's member i * seeds + k ("critic"); the action bounds
-        and batch renormalization's count of passes are the same for every seed ("shared"). Adam's moments
-        follow their parameter; its step count is shared."""
+    def how_packed(self, part: str, *path) -> Layout | None:
+        """How seed k's tensor at `path` in `part` of a single run's state dict sits in the packed one: nn.Linear's
+        weight Transposed, its bias and a temperature a Row, batch renormalization's statistics a Member, a
+        critic's tensors TwinCritic; the action bounds and batch renormalization's count of passes are SHARED.
+        Adam's moments follow their parameter; its step count is SHARED."""
         if part.endswith("_optimizer"):  # path: ("state", the parameter's index, "exp_avg", say)
             if path[-1] == "step":
-                return "shared"
+                return SHARED
             if part == "alpha_optimizer":  # of log_alpha alone
-                return "row"
+                return Row
             module = part.removesuffix("_optimizer")
             names = [name for name, _ in getattr(self, module).named_parameters()]
             return self.how_packed(module, names[path[1]])
         if not path:  # log_alpha
-            return "row"
+            return Row
         name = path[0]
         if name.startswith("action_") or name.endswith("passes"):
-            return "shared"
+            return SHARED
         if part != "policy":
-            return "critic"
+            return TwinCritic
         if isinstance(self.policy.get_submodule(name.rpartition(".")[0]), BatchRenorm):
-            return "member"
-        return "row" if name.endswith("bias") else "transposed"
+            return Member
+        return Row if name.endswith("bias") else Transposed
 
 
 class PackedCrossQAgent(PackedAgent, CrossQAgent):
