@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 
 from tqdm import tqdm
@@ -50,27 +51,37 @@ def say(text: str, stream=None) -> None:
 
 class ProgressBar(tqdm):
     """Steps done, steps/s and ETA on stderr, redrawn at most once a second; `on_update(n)` hears of each
-    update (a sweep counts the steps of all its runs); no ETA before `warmup` steps: random actions run many
-    times faster than the updates after them."""
+    update (a sweep counts the steps of all its runs). Random warm-up actions run many times faster than the
+    updates after them: no ETA before `warmup` steps, and from then on, the mean rate of the steps since."""
 
     WARMUP_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"  # tqdm's, but the ETA
 
     def __init__(self, total: int, initial: int, on_update: Callable[[int], None] | None = None, warmup: int = 0):
         self.on_update, self.warmup = on_update, warmup
+        self.updates_began: tuple[float, int] | None = None  # the time and the step the rate counts from
         stderr = ReaderMayLeave(sys.stderr)
-        super().__init__(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr)
-        if self.n < warmup:
-            self.bar_format = self.WARMUP_FORMAT
-            self.set_postfix_str("warm-up: random actions, ETA once the updates begin", refresh=False)
+        note = "warm-up: random actions, ETA once the updates begin" if initial < warmup else None
+        super().__init__(
+            total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0, file=stderr, postfix=note
+        )
 
     def update(self, n: int = 1):
         if self.on_update is not None:
             self.on_update(n)
-        shown = super().update(n)
-        # bar_format is not set if the bar is disabled
-        if getattr(self, "bar_format", None) == self.WARMUP_FORMAT and self.n >= self.warmup:
-            steps, start = self.n, self.start_t  # the rate starts afresh
-            self.bar_format, self.postfix = None, None
-            self.reset()
-            self.n, self.last_print_n, self.start_t = steps, steps, start
-        return shown
+        if self.n < self.warmup <= self.n + n:
+            self.updates_began = time.monotonic(), self.n + n
+            self.set_postfix_str("", refresh=False)
+        return super().update(n)
+
+    @property
+    def format_dict(self) -> dict:
+        """What tqdm draws the bar from, extended as tqdm's README shows: without the ETA in the warm-up, and
+        after it, with the rate of the steps since it ended, where tqdm's would count the warm-up's in."""
+        fields = super().format_dict
+        if self.n < self.warmup:
+            fields["bar_format"] = self.WARMUP_FORMAT
+        elif self.updates_began is not None:
+            began, step = self.updates_began
+            seconds = time.monotonic() - began
+            fields["rate"] = (self.n - step) / seconds if seconds > 0 else None
+        return fields
