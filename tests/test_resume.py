@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import ROOT, TINY, buffer_rows, logged_steps, read_checkpoint
+from conftest import ROOT, TINY, buffer_rows, checkpoint_step, logged_steps, read_checkpoint, wait_for
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from soft_actor_critic.__main__ import main
@@ -228,6 +228,23 @@ def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float
         time.sleep(0.05)
 
 
+def freeze_past_its_checkpoint(process: subprocess.Popen, run_dir: Path) -> None:
+    """Stop the training `process` (SIGSTOP) once its events hold curves past its checkpoint: frozen, it
+    cannot write the next checkpoint between the look at its files and a kill."""
+
+    def frozen_past_it() -> bool:
+        assert process.poll() is None, "the run ended before it was stopped"
+        os.kill(process.pid, signal.SIGSTOP)
+        _, status = os.waitpid(process.pid, os.WUNTRACED)  # returns once it has stopped
+        assert os.WIFSTOPPED(status)
+        if logged_steps(run_dir, "time/sps")[-1] > checkpoint_step(run_dir):  # a point logged after it, on disk
+            return True
+        os.kill(process.pid, signal.SIGCONT)
+        return False
+
+    wait_for(frozen_past_it)
+
+
 def test_kill_9_then_resume_finishes_the_run(tmp_path, capsys):
     run_dir = tmp_path / "run"
     process = start_training(tmp_path, "--num-steps", "5000", "--checkpoint-every", "400")
@@ -235,12 +252,13 @@ def test_kill_9_then_resume_finishes_the_run(tmp_path, capsys):
     resume = ["train", "--resume", "--run-name", "run", "--directory", str(tmp_path)]
     assert main(resume) == 1  # the run still trains: a second process is refused, not let in to write
     assert "in use by another training process" in capsys.readouterr().err
-    time.sleep(0.3)  # let it run on past the checkpoint, so there are curves to purge
+    freeze_past_its_checkpoint(process, run_dir)
     process.kill()  # SIGKILL: no handler runs
     process.wait()
     saved = read_checkpoint(run_dir)["step"]
     assert saved % 400 == 0 and saved < 5000
     assert buffer_rows(run_dir) == saved
+    assert logged_steps(run_dir, "time/sps")[-1] > saved  # curves past the checkpoint, for the resume to purge
     assert main(resume) == 0
     assert read_checkpoint(run_dir)["step"] == 5000 and buffer_rows(run_dir) == 5000
     steps = logged_steps(run_dir, "time/sps")
