@@ -18,7 +18,6 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
 
 from soft_actor_critic.config import (
     ALGORITHMS,
-    FIELD_TYPES,
     PROGRAM,
     ConfigError,
     EvalConfig,
@@ -27,12 +26,10 @@ from soft_actor_critic.config import (
     RunError,
     SweepConfig,
     TrainConfig,
+    TuneConfig,
     check_run_reference,
-    flag_name,
-    show,
-    whole_number,
 )
-from soft_actor_critic.tune.space import TuneConfig
+from soft_actor_critic.flags import FIELD_TYPES, flag_name, layer_widths, show
 
 
 def program(argv0: str | None = None, python: str | None = None) -> str:
@@ -67,14 +64,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def layer_widths(text: str) -> tuple[int, ...]:
-    """One --hidden-units value of a sweep: widths joined by commas, such as 256,256."""
-    try:
-        return tuple(whole_number(width) for width in text.split(","))
-    except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of widths such as 256,256") from None
 
 
 def add_flags(
@@ -136,7 +125,7 @@ def build_parser(
     add_flags(sweep, SweepConfig)
     add_flags(sweep, TrainConfig, several=True)
     tune = commands.add_parser("tune", help="search train's flags with Optuna, here or on Ray", **options)
-    add_flags(tune, TuneConfig)
+    add_flags(tune, TuneConfig, defaults=defaults)  # given_flags tells a study's flags given from its stored ones
     add_flags(tune, TrainConfig, skip=("seed", "run_name"), defaults=defaults)  # the trials name and seed their runs
     return parser, {"train": train, "eval": evaluate, "plot": plot, "sweep": sweep, "tune": tune}
 

@@ -7,14 +7,20 @@ free of torch and gymnasium: `--help` and argument errors answer without importi
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
-import importlib
 import json
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import MISSING, dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from soft_actor_critic.algorithms import ALGORITHMS, SameAs
+from soft_actor_critic.flags import (
+    LAYER_WIDTHS,
+    flag,
+    flag_name,
+    show,
+)
 
 PROGRAM = "soft-actor-critic"  # the console script that `pip install .` puts on the PATH
 MAX_SEED = 2**32 - 1  # numpy and gymnasium take seeds in [0, 2**32)
@@ -55,52 +61,6 @@ def reported(message: str, *errors: type[BaseException]) -> Iterator[None]:
         raise RunError(f"{message}: {getattr(error, 'strerror', None) or first_line(error)}") from None
 
 
-def flag_name(field_name: str) -> str:
-    """The command-line flag of a config field: --num-steps for num_steps."""
-    return f"--{field_name.replace('_', '-')}"
-
-
-@dataclass(frozen=True)
-class FieldType:
-    """How a config field of one annotation is read: from a word of the command line, and from config.json."""
-
-    parse: Callable[[str], object] | None  # one word of the command line; None: a switch, which takes no word
-    json: tuple[type, ...]  # the exact JSON types its value may have (each element's, for a tuple)
-    sequence: bool = False  # a tuple: one word per element, a list in JSON
-
-    def fits(self, value) -> bool:
-        """Whether a value read from JSON has this type exactly: a 1.5 seed or a "256" batch would fail only later."""
-        if self.sequence:
-            return isinstance(value, list) and all(type(element) in self.json for element in value)
-        return type(value) in self.json
-
-
-def whole_number(text: str) -> int:
-    """An integer flag's word: 100000, 100_000 or 1e5 (exact up to 2**53, past any value a flag takes). A
-    fraction such as 2.5 is refused, saying why."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    return int(value)
-
-
-FIELD_TYPES = {  # by the annotation, as dataclasses.fields() gives it under `from __future__ import annotations`
-    "int": FieldType(whole_number, (int,)),
-    "int | None": FieldType(whole_number, (int, type(None))),
-    "float": FieldType(float, (int, float)),
-    "float | None": FieldType(float, (int, float, type(None))),
-    "bool": FieldType(None, (bool,)),
-    "str": FieldType(str, (str,)),
-    "str | None": FieldType(str, (str, type(None))),
-    "tuple[int, ...]": FieldType(whole_number, (int,), sequence=True),
-    "tuple[int, ...] | None": FieldType(whole_number, (int,), sequence=True),
-    "tuple[str, ...]": FieldType(str, (str,), sequence=True),
-}
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -124,8 +84,8 @@ def check_run_reference(run_name: str) -> None:
         check_run_name(run_name)
 
 
-def _check_seed(seed: int) -> None:
-    _require(0 <= seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {seed}")
+def check_seed(seed: int, name: str = "--seed") -> None:
+    _require(0 <= seed <= MAX_SEED, f"{name} must be in [0, {MAX_SEED}], got {seed}")
 
 
 def _check_choice(flag: str, value: str, choices) -> None:
@@ -135,67 +95,6 @@ def _check_choice(flag: str, value: str, choices) -> None:
 def _check_hidden_units(hidden_units: tuple[int, ...], name: str = "--hidden-units") -> None:
     _require(len(hidden_units) > 0, f"{name} needs at least one layer width")
     _require(all(units > 0 for units in hidden_units), f"{name} must be positive, got {list(hidden_units)}")
-
-
-def flag(default=MISSING, help: str = "", **argparse_options):
-    """A config field that is also a command-line flag: its default, its help text, and what else
-    argparse needs (metavar, choices, nargs, action) live here; `__main__` builds the parsers from them."""
-    return dataclasses.field(default=default, metadata={"help": help, **argparse_options})
-
-
-LAYER_WIDTHS = {"nargs": "+", "metavar": "N"}  # --hidden-units 256 256
-
-
-@dataclass(frozen=True)
-class SameAs:
-    """A default that is another field's value: SAC's critic is as wide as --hidden-units."""
-
-    field: str
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """An --algorithm: its agent classes, named by module so that this one loads no torch; whether its
-    networks batch-renormalize; and the values it gives the fields left at None."""
-
-    agent: str  # in agent.py
-    packed_agent: str  # in packed.py: its seeds stacked
-    defaults: dict
-    batch_renorm: bool = False
-
-    def agent_class(self, *, packed: bool = False) -> type:
-        """The agent class (of packed seeds, with `packed`), imported now."""
-        module, _, name = (self.packed_agent if packed else self.agent).rpartition(".")
-        return getattr(importlib.import_module(f"soft_actor_critic.{module}"), name)
-
-
-# CrossQ's defaults are sb3-contrib 2.9.2's (its critic is 1024 wide; the paper's 2048 costs four times the
-# compute), but for the starting temperature, which stays at 0.2: see the README's CrossQ results.
-ALGORITHMS = {
-    "sac": Algorithm(
-        "agent.Agent",
-        "packed.PackedAgent",
-        {
-            "learning_rate": 3e-4,
-            "start_step": 1000,
-            "critic_hidden_units": SameAs("hidden_units"),
-            "adam_beta1": 0.9,
-            "policy_delay": 1,
-        },
-    ),
-    "crossq": Algorithm(
-        "agent.CrossQAgent",
-        "packed.PackedCrossQAgent",
-        {
-            "learning_rate": 1e-3,
-            "start_step": 100,
-            "critic_hidden_units": (1024, 1024),
-            "adam_beta1": 0.5,
-            "policy_delay": 3,
-        },
-        batch_renorm=True,
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -256,7 +155,7 @@ class TrainConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
             _check_hidden_units(getattr(self, name), flag_name(name))
         check_run_name(self.run_name)
-        _check_seed(self.seed)
+        check_seed(self.seed)
         _check_choice("--device", self.device, DEVICES)
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "policy_delay", "eval_episodes"):
             _require(getattr(self, name) > 0, f"{flag_name(name)} must be positive, got {getattr(self, name)}")
@@ -314,28 +213,19 @@ def setting_key(config: TrainConfig) -> tuple[tuple[str, object], ...]:
     return tuple((name, value) for name, value in dataclasses.asdict(config).items() if name not in NOT_SETTINGS)
 
 
-def show(value) -> str:
-    """A value as the command line spells it: 256 256 for layer widths, --hidden-units for SameAs("hidden_units")."""
-    if isinstance(value, SameAs):
-        return flag_name(value.field)
-    return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+@dataclass(frozen=True, kw_only=True)
+class Execution:
+    """Where a sweep's or a study's runs train: on this machine's workers or on Ray, and how many seeds a process."""
 
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """How a sweep runs; what it runs is its grid, every train flag with one or several values."""
-
-    sweep_name: str = flag(help="the sweep's folder inside --directory: its run folders, manifest and summary")
     workers: int | None = flag(
-        None, "runs at once on this machine, each with cores/workers threads; None: one per core"
+        None,
+        "runs at once on this machine, each with cores/workers threads (or OMP_NUM_THREADS, if set); None: one "
+        "per core",
     )
     ray_address: str | None = flag(
         None,
-        "run the grid on Ray: auto (the cluster this machine is in), host:port or ray://... (that cluster), or "
-        "local (a private Ray instance here); on several machines, --directory must be shared by every node",
-    )
-    summary: bool = flag(
-        False, "print the summary table of the sweep's finished runs, train nothing", action="store_true"
+        "run the runs as Ray tasks: auto (the cluster this machine is in), host:port or ray://... (that cluster), "
+        "or local (a private Ray instance here); on several machines, --directory must be shared by every node",
     )
     seeds_per_process: int = flag(
         1,
@@ -344,9 +234,69 @@ class SweepConfig:
     )
 
     def __post_init__(self) -> None:
-        check_run_name(self.sweep_name, "--sweep-name")
         _require(self.workers is None or self.workers > 0, f"--workers must be positive, got {self.workers}")
         _require(self.seeds_per_process > 0, f"--seeds-per-process must be positive, got {self.seeds_per_process}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig(Execution):
+    """How a sweep runs; what it runs is its grid, every train flag with one or several values."""
+
+    sweep_name: str = flag(help="the sweep's folder inside --directory: its run folders, manifest and summary")
+    summary: bool = flag(
+        False, "print the summary table of the sweep's finished runs, train nothing", action="store_true"
+    )
+
+    def __post_init__(self) -> None:
+        check_run_name(self.sweep_name, "--sweep-name")
+        super().__post_init__()
+
+
+DEFAULT_SPACES = "; ".join(
+    f"{name}: {' '.join(f'{key}={spec}' for key, spec in algorithm.space.items())}"
+    for name, algorithm in ALGORITHMS.items()
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneConfig(Execution):
+    """How a study runs; what each trial trains is train's flags, the searched ones drawn from the space."""
+
+    study_name: str = flag(help="the study's folder inside --directory: its runs, storage, report and logs")
+    trials: int = flag(40, "complete or pruned trials in the study, counting those of earlier commands")
+    seeds: tuple[int, ...] = flag((1, 2), "seeds each trial trains; its value is their mean", nargs="+", metavar="S")
+    space: tuple[str, ...] = flag(
+        (),
+        "FLAG=LOW..HIGH[:log] or FLAG=A,B,C (widths 64,64/256,256): replaces that flag's part of the default space, "
+        "or adds it; a train flag given is fixed instead. The default spaces keep to what a CPU trains in "
+        "reasonable time: widths at most 256 (crossq's critic 1024), one update per step, and no --start-step "
+        f"above a quarter of --num-steps (default: {DEFAULT_SPACES})",
+        nargs="+",
+        metavar="FLAG=SPACE",
+    )
+    storage: str | None = flag(None, "Optuna storage URL (e.g. postgresql://...); None: sqlite in the study folder")
+    report: bool = flag(False, "print the study's report and write its files, train nothing", action="store_true")
+    confirm_seeds: tuple[int, ...] = flag(
+        (),
+        "once the search is done, train the best setting and the defaults on these seeds, which the study never "
+        "saw (two sweeps in the study's folder), and print both IQMs with their 95%% CIs",
+        nargs="+",
+        metavar="S",
+    )
+
+    def __post_init__(self) -> None:
+        check_run_name(self.study_name, "--study-name")
+        super().__post_init__()
+        for name in ("seeds", "confirm_seeds"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+            for seed in getattr(self, name):
+                check_seed(seed, flag_name(name))
+        if self.trials <= 0:
+            raise ConfigError(f"--trials must be positive, got {self.trials}")
+        if len(set(self.seeds)) < len(self.seeds) or not self.seeds:
+            raise ConfigError(f"--seeds must list distinct seeds, got {' '.join(map(str, self.seeds))}")
+        if len(set(self.confirm_seeds)) < len(self.confirm_seeds):
+            raise ConfigError(f"--confirm-seeds must list distinct seeds, got {show(self.confirm_seeds)}")
 
 
 @dataclass(frozen=True)
@@ -378,7 +328,7 @@ class EvalConfig:
             _check_hidden_units(self.hidden_units)
         _require(self.run_name is not None, "--run-name is required")
         check_run_reference(self.run_name)
-        _check_seed(self.seed)
+        check_seed(self.seed)
         _require(self.num_episodes > 0, f"--num-episodes must be positive, got {self.num_episodes}")
         _check_choice("--checkpoint", self.checkpoint, CHECKPOINT_FILES)
         _require(not (self.render and self.record), "--render and --record are exclusive: pick one")

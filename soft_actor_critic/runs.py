@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
@@ -22,7 +23,8 @@ from typing import BinaryIO, TypedDict, get_type_hints
 import numpy as np
 import torch
 
-from soft_actor_critic.config import CHECKPOINT_FILES, FIELD_TYPES, RunError, TrainConfig, first_line, reported
+from soft_actor_critic.config import CHECKPOINT_FILES, RunError, TrainConfig, first_line, reported
+from soft_actor_critic.flags import FIELD_TYPES
 from soft_actor_critic.replay_buffer import ReplayBuffer
 
 CONFIG_FILE = "config.json"
@@ -122,8 +124,26 @@ def locked(run_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunError(f"{run_dir} is in use by another training process") from None
+            raise RunInUse(f"{run_dir} is in use by another training process") from None
         yield
+
+
+class RunInUse(RunError):
+    """Another process holds the run folder (locked)."""
+
+
+def wait_until_free(run_dir: Path, seconds: float) -> None:
+    """Wait up to `seconds` for another process to let go of the run folder, such as a worker of a killed
+    sweep that is writing its last checkpoint; RunInUse if it still holds it then."""
+    deadline = time.monotonic() + seconds
+    while run_dir.is_dir():
+        try:
+            with locked(run_dir):
+                return
+        except RunInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -24,19 +24,11 @@ from tqdm import tqdm
 
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, restore, save_run
-from soft_actor_critic.config import (
-    ALGORITHMS,
-    PROGRAM,
-    Interrupted,
-    RunError,
-    TrainConfig,
-    first_line,
-    setting_key,
-    show,
-)
+from soft_actor_critic.config import ALGORITHMS, PROGRAM, Interrupted, RunError, TrainConfig, first_line, setting_key
 from soft_actor_critic.console import ProgressBar, say
 from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
+from soft_actor_critic.flags import show
 from soft_actor_critic.packed import PackedAgent
 from soft_actor_critic.periodic_eval import PeriodicEval, forget_evals_after
 from soft_actor_critic.replay_buffer import ReplayBuffer

@@ -9,15 +9,14 @@ from conftest import ROOT
 
 from soft_actor_critic.config import (
     EXECUTION_SETTINGS,
-    FIELD_TYPES,
     RESUME_FLAGS,
     ConfigError,
     EvalConfig,
     PlotConfig,
     SweepConfig,
     TrainConfig,
-    flag_name,
 )
+from soft_actor_critic.flags import FIELD_TYPES, flag_name
 
 
 def test_a_flag_is_its_field_name_with_dashes():

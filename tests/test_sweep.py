@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from conftest import ROOT, checkpoint_step, logged_steps, wait_for
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.config import TrainConfig
+from soft_actor_critic.sweep import task
 from soft_actor_critic.sweep.task import packed_groups
 
 TINY = ["--env-name", "Pendulum-v1", "--hidden-units", "8,8", "--batch-size", "16", "--memory-size", "500"]
@@ -122,19 +124,35 @@ def test_a_bad_env_or_a_file_in_the_way_is_refused_before_anything_is_written(fl
     assert (tmp_path / "taken").read_text() == "a user's file"
 
 
-def test_a_run_another_process_trains_is_not_removed_and_the_log_says_why(tmp_path, capsys):
+def test_a_run_another_process_trains_is_waited_for_then_reported_busy_not_removed(tmp_path, monkeypatch):
     assert main(sweep(tmp_path, "--seed", "1", "2", "--workers", "1")) == 0
     run_dir = tmp_path / "study" / "seed=1"
     (run_dir / "checkpoint.pt").unlink()  # as before its first checkpoint: the sweep would start it over
+    (run_dir / "checkpoint_step.json").unlink()
     (run_dir / "events.out").write_text("another process's curves")
-    capsys.readouterr()
+    monkeypatch.setattr(task, "BUSY_SECONDS", 1.0)
+    run = TrainConfig(env_name="Pendulum-v1", num_steps=150, directory=str(tmp_path / "study"), run_name="seed=1")
     with open(run_dir / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a training process holds it
-        assert main(sweep(tmp_path, "--seed", "1", "2", "--workers", "1")) == 1
-    assert "1 of 1 runs did not finish" in capsys.readouterr().err
+        started = time.monotonic()
+        [(_, _, outcome)] = task.train_in_sweep([run])
+    assert time.monotonic() - started >= 1.0  # waited for it first
+    assert outcome == f"busy: {run_dir} is in use by another training process"
     assert (run_dir / "events.out").read_text() == "another process's curves"
-    log = (tmp_path / "study" / "logs" / "seed=1.log").read_text()
-    assert f"error: {run_dir} is in use by another training process" in log
+
+
+def test_a_run_locked_by_a_process_that_soon_lets_go_is_trained_not_failed(tmp_path, capsys):
+    """As after a kill -9 of a sweep: its workers, told by the kernel, write their checkpoints and exit, and the
+    same command started at once meets their runs still locked for a moment."""
+    assert main(sweep(tmp_path, "--seed", "1", "2", "--workers", "1")) == 0
+    run_dir = tmp_path / "study" / "seed=1"
+    for name in ("checkpoint.pt", "checkpoint_step.json"):  # as if stopped before its first checkpoint
+        (run_dir / name).unlink()
+    with open(run_dir / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        threading.Timer(3.0, fcntl.flock, (lock, fcntl.LOCK_UN)).start()  # lets go in 3 s, while the sweep waits
+        assert main(sweep(tmp_path, "--seed", "1", "2", "--workers", "1")) == 0
+    assert checkpoint_step(run_dir) == 150
 
 
 def test_one_run_is_counted_in_the_singular(tmp_path, capsys):
@@ -174,17 +192,22 @@ def test_several_layer_widths_and_envs_name_the_runs(tmp_path, capsys):
     }
 
 
+def long_sweep(directory: Path, *flags: str) -> list[str]:
+    return sweep(directory, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
+
+
 @pytest.fixture
 def start_sweep():
     """Starts a sweep in a process group of its own; whatever is left of it is killed after the test,
     workers included, so that a failed test leaves no training behind."""
     processes = []
 
-    def start(directory: Path, *flags: str) -> subprocess.Popen:
-        argv = sweep(directory, "--num-steps", "3000", "--checkpoint-every", "500", "--eval-every", "0", *flags)
-        command = [sys.executable, "-m", "soft_actor_critic", *argv]
+    def start(directory: Path, *flags: str, env: dict | None = None) -> subprocess.Popen:
+        command = [sys.executable, "-m", "soft_actor_critic", *long_sweep(directory, *flags)]
         processes.append(
-            subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            )
         )
         return processes[-1]
 
@@ -211,7 +234,8 @@ def test_a_killed_worker_costs_its_runs_one_checkpoint_and_the_same_command_fini
     process = start_sweep(tmp_path, "--seed", "1", "2", *flags)
     runs = [tmp_path / "study" / f"seed={seed}" for seed in (1, 2)]
     wait_for(lambda: all((run / "checkpoint.pt").is_file() for run in runs) and len(workers(process.pid)) == processes)
-    time.sleep(0.5)  # past the checkpoint, so that the killed runs have curves to purge
+    # past the checkpoint, so that the killed runs have curves to purge (until the next checkpoint, 500 steps on)
+    wait_for(lambda: all(logged_steps(run, "time/sps")[-1:] > [checkpoint_step(run)] for run in runs))
     os.kill(workers(process.pid)[0], signal.SIGKILL)
     _, stderr = process.communicate(timeout=300)
     message = f"{unfinished} of 2 runs did not finish; the same command continues them"
@@ -234,8 +258,8 @@ def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_swe
         return re.search(rb"\| *[1-9][0-9]*/[0-9]+ \[", bytes(output)) is not None
 
     wait_for(training)
-    os.kill(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it: to the sweep and its workers
+    _, stderr = process.communicate(timeout=20)  # at once: the queued run is not waited for
     assert process.returncode == 130
     message = stderr.decode().strip().splitlines()[-1]
     assert ": Ctrl-C: the running runs checkpointed; continue with: " in message
@@ -243,6 +267,8 @@ def test_ctrl_c_checkpoints_every_running_run_and_says_how_to_continue(start_swe
     started = [path for path in (tmp_path / "study").iterdir() if (path / "checkpoint.pt").is_file()]
     assert started and all(0 < checkpoint_step(run) < 3000 for run in started)
     assert not (tmp_path / "study" / "seed=3").exists()  # queued, never started
+    assert main(shlex.split(message.split("continue with: ")[1])[3:]) == 0  # the command less its program
+    assert [checkpoint_step(tmp_path / "study" / f"seed={seed}") for seed in (1, 2, 3)] == [3000] * 3
 
 
 def test_each_worker_starts_with_its_share_of_threads_in_its_environment(start_sweep, tmp_path):
@@ -252,6 +278,14 @@ def test_each_worker_starts_with_its_share_of_threads_in_its_environment(start_s
     for pid in workers(process.pid):  # the environment the worker's interpreter started with
         variables = dict(item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if item)
         assert variables[b"OMP_NUM_THREADS"] == variables[b"MKL_NUM_THREADS"] == threads.encode()
+
+
+def test_a_thread_count_the_user_set_wins_over_the_share_of_cores(start_sweep, tmp_path):
+    process = start_sweep(tmp_path, "--seed", "1", "--workers", "1", env=os.environ | {"OMP_NUM_THREADS": "1"})
+    wait_for(lambda: len(workers(process.pid)) == 1)
+    (pid,) = workers(process.pid)
+    variables = dict(item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if item)
+    assert variables[b"OMP_NUM_THREADS"] == variables[b"MKL_NUM_THREADS"] == b"1"  # not one worker's 2 cores
 
 
 def test_ctrl_c_while_the_workers_start_is_an_interruption_not_an_error(start_sweep, tmp_path):

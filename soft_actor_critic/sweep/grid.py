@@ -9,14 +9,8 @@ import itertools
 import json
 from pathlib import Path
 
-from soft_actor_critic.config import (
-    EXECUTION_SETTINGS,
-    ConfigError,
-    RunError,
-    TrainConfig,
-    flag_name,
-    reported,
-)
+from soft_actor_critic.config import EXECUTION_SETTINGS, ConfigError, RunError, TrainConfig, reported
+from soft_actor_critic.flags import flag_name
 from soft_actor_critic.runs import write_atomically
 
 MANIFEST_FILE = "sweep.json"
@@ -68,10 +62,17 @@ def resolved(grid: dict, sweep_dir: Path) -> dict[str, set]:
     return {field.name: {getattr(run, field.name) for run in runs} for field in dataclasses.fields(TrainConfig)}
 
 
+def as_json(value):
+    """A grid's value as JSON writes it: its tuples (layer widths) as lists, in a list of values or alone."""
+    if isinstance(value, (list, tuple)):
+        return [as_json(element) for element in value]
+    return value
+
+
 def write_manifest(sweep_dir: Path, grid: dict) -> None:
     """Write the grid into the sweep folder; a folder that holds another grid (or no sweep) is refused.
     How the runs are carried out (EXECUTION_SETTINGS) may differ when a sweep is continued."""
-    manifest = {name: json.loads(json.dumps(values)) for name, values in grid.items() if name != "directory"}
+    manifest = {name: as_json(values) for name, values in grid.items() if name != "directory"}
     path = sweep_dir / MANIFEST_FILE
     if path.is_file():
         there, now = resolved(read_manifest(sweep_dir), sweep_dir), resolved(grid, sweep_dir)

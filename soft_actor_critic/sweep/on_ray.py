@@ -19,14 +19,14 @@ COUNT_BATCH = 100  # steps a task adds up before it sends them to the sweep's co
 
 
 @contextlib.contextmanager
-def ray_tasks(address: str, groups: list[list[TrainConfig]]) -> Iterator[RayTasks]:
+def ray_tasks(address: str, groups: int, *, on_gpu: bool) -> Iterator[RayTasks]:
     """RayTasks on the cluster at `address` (joined by check_ray already, for "auto"), shut down after."""
     import ray
 
     if not ray.is_initialized():
         connect(ray, address)
     try:
-        yield RayTasks(ray, groups)
+        yield RayTasks(ray, groups, on_gpu=on_gpu)
     finally:
         ray.shutdown()
 
@@ -36,10 +36,11 @@ class RayTasks:
     task with one CPU (and a share of the GPUs on a cluster that has some), as many at once as the cluster
     has CPUs; a task whose worker or node dies is retried, and it resumes from its runs' checkpoints."""
 
-    def __init__(self, ray, groups: list[list[TrainConfig]]) -> None:
+    def __init__(self, ray, groups: int, *, on_gpu: bool) -> None:
+        """`groups`: how many tasks there will be at most, which share the cluster's GPUs where `on_gpu`."""
         resources = ray.cluster_resources()
         gpus, self.size = resources.get("GPU", 0), max(1, int(resources.get("CPU", 1)))
-        gpu_share = min(1.0, gpus / len(groups)) if gpus and groups[0][0].device != "cpu" else 0
+        gpu_share = min(1.0, gpus / groups) if gpus and on_gpu else 0
         self.ray, self.count = ray, ray.remote(RayCount).options(num_cpus=0).remote()
         self.task = ray.remote(train_counted).options(num_cpus=1, num_gpus=gpu_share, max_retries=3)
         self.running, self.stopping = {}, set()  # {task: its run names}; the tasks cancelled

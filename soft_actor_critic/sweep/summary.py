@@ -16,8 +16,8 @@ SUMMARY_FILE = "summary.csv"
 SUMMARY_COLUMNS = ("setting", "seeds", "of", "mean", "std", "iqm", "iqm_low", "iqm_high", "per_seed", "minutes_per_run")
 
 
-def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
-    """Print the summary table, one row a setting (its seeds together), and write it to summary.csv."""
+def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> list[dict]:
+    """Print the summary table, one row a setting (its seeds together), write it to summary.csv and return it."""
     times = read_wall_times(sweep_dir / WALL_TIMES_FILE)
     rows = []
     for key, name in setting_names(runs).items():
@@ -33,6 +33,7 @@ def summarize(sweep_dir: Path, runs: list[TrainConfig]) -> None:
         rows.append(row)
     write_csv(sweep_dir / SUMMARY_FILE, SUMMARY_COLUMNS, rows)
     print_summary(rows, sweep_dir / SUMMARY_FILE)
+    return rows
 
 
 def setting_names(runs: list[TrainConfig], separator: str = "_") -> dict[tuple, str]:

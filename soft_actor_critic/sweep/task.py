@@ -23,11 +23,12 @@ from soft_actor_critic.config import (
     reported,
     setting_key,
 )
-from soft_actor_critic.runs import checkpoint_step, locked, write_atomically
+from soft_actor_critic.runs import RunInUse, checkpoint_step, locked, wait_until_free, write_atomically
 from soft_actor_critic.signals import StopRequest, signal_name
 
 WALL_TIMES_FILE = "wall_times.json"  # seconds each run has trained, over every command that ran it
 LOG_FOLDER = "logs"  # <run name>.log: what each run printed
+BUSY_SECONDS = 60  # how long a run waits for another process to let go of its folder before it gives up
 
 
 def packed_groups(runs: dict[TrainConfig, int | None], size: int) -> list[list[TrainConfig]]:
@@ -59,6 +60,7 @@ def train_in_sweep(
         try:
             for run, step in zip(group, steps):
                 run_dir = Path(run.directory) / run.run_name
+                wait_until_free(run_dir, BUSY_SECONDS)  # a worker of a killed sweep may still be checkpointing it
                 if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue
                     with locked(run_dir):  # unless another process is training it now
                         shutil.rmtree(run_dir)
@@ -68,6 +70,9 @@ def train_in_sweep(
             outcome = "finished"
         except Interrupted:
             outcome = "interrupted"
+        except RunInUse as error:  # not a failure of its own: the next command trains it
+            print(f"busy: {error}", file=sys.stderr)
+            outcome = f"busy: {error}"
         except RunError as error:
             print(f"error: {error}", file=sys.stderr)  # into the run's log: a local worker reports only its exit code
             outcome = f"error: {error}"
@@ -118,6 +123,8 @@ def record_outcome(
     write_atomically(path, lambda file: file.write((json.dumps(times, indent=2) + "\n").encode()))
     if outcome.startswith("error"):
         console.say(f"{name}: stopped on an {outcome} (its log: {sweep_dir / LOG_FOLDER / (log or name)}.log)")
+    elif outcome.startswith("busy"):
+        console.say(f"{name}: not trained, {outcome.removeprefix('busy: ')} (after {BUSY_SECONDS} s)")
 
 
 def read_wall_times(path: Path) -> dict[str, float]:

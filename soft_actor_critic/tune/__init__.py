@@ -1,205 +1,165 @@
 """`tune`: a search over train's flags with Optuna (TPE, and a median pruner). Each trial trains its setting on
-every seed of --seeds, each an ordinary run folder in <directory>/<study-name> (trial=N_seed=S), on the
-sweep's workers (local processes or Ray tasks); the driver alone asks the study for trials and tells it
-their values, so the workers need no access to its storage.
+every seed of --seeds, each an ordinary run folder in <directory>/<study-name> (trial=N_seed=S), through the
+sweep's scheduler (sweep/schedule.py) on its workers or on Ray; the driver alone asks the study for trials and
+tells it their values (trials.py), so the workers need no access to its storage.
 
-A trial's value is the mean over its seeds of each seed's last LAST_EVALS periodic evals. While it trains,
-the mean of its seeds' evals at each eval step goes to the pruner, and a trial pruned is stopped at once,
-its runs checkpointed. The same command continues a study: trials told stay told, those left running (by
-Ctrl-C or a killed driver) resume from their runs' checkpoints, and the search goes on to --trials."""
+The study stores its setup (the fixed flags, the seeds, the space): the same command, or its study name alone,
+continues it; trials told stay told, those left running (by Ctrl-C or a killed driver) resume from their runs'
+checkpoints, and the search goes on to --trials complete or pruned ones. With --confirm-seeds, the best setting
+and the defaults then train on seeds the study never saw."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import statistics
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import ConfigError, Interrupted, RunError, TrainConfig, flag_name, reported, setting_key
-from soft_actor_critic.runs import checkpoint_step, locked, read_eval_rows
-from soft_actor_critic.signals import signal_name, stop_requests
-from soft_actor_critic.sweep import check_before_writing, workers
-from soft_actor_critic.sweep.task import packed_groups, record_outcome
-from soft_actor_critic.tune.space import TuneConfig, search_space, widths
+from soft_actor_critic.config import (
+    ConfigError,
+    Execution,
+    RunError,
+    SweepConfig,
+    TrainConfig,
+    TuneConfig,
+    reported,
+    setting_key,
+)
+from soft_actor_critic.flags import flag_name
+from soft_actor_critic.runs import locked
+from soft_actor_critic.sweep import check_before_writing, sweep
+from soft_actor_critic.sweep.grid import as_json
+from soft_actor_critic.tune.space import drawn_setting, search_space
 
-LAST_EVALS = 3  # a trial's value: the mean of each seed's last evals, so that one lucky eval does not win
 STORAGE_FILE = "study.db"  # the default storage: SQLite in the study folder
-
-
-@dataclasses.dataclass
-class Trial:
-    """A trial while its runs train: Optuna's trial, its runs, the eval steps reported, how each run ended."""
-
-    trial: object  # optuna.Trial
-    runs: list[TrainConfig]
-    reported: set[int]
-    ended: dict[str, str] = dataclasses.field(default_factory=dict)
-    pruned_at: int | None = None
+STORED_TUNE_FLAGS = ("trials", "seeds", "space")  # what a study keeps of tune's own flags, besides train's
 
 
 def tune(config: TuneConfig, train_args: dict, given: set[str], *, command: str, program: str) -> None:
-    """Run the study to config.trials trials (or, with --report, only report it); `given` are the train
-    flags on the command line, fixed rather than searched; `command` continues the study."""
+    """Run the study to config.trials trials (or, with --report, only report it), then confirm its best setting
+    on config.confirm_seeds; `given` are the flags on the command line: the train flags given are fixed rather
+    than searched, and every flag not given takes the stored study's value; `command` continues the study."""
     try:
         import optuna
     except ImportError:
         raise RunError("tune needs Optuna: pip install -r requirements-tune.txt") from None
     from soft_actor_critic.tune.report import report
+    from soft_actor_critic.tune.trials import run_trials
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_dir = Path(train_args["directory"]) / config.study_name
+    storage, saved = stored_study(optuna, config, study_dir)
+    config, train_args = with_stored_setup(config, train_args, given, saved)
     base = TrainConfig(**train_args)
-    space = search_space(config, base, given)
     if not base.eval_every:
         raise ConfigError("--eval-every must be positive: tune judges trials by their periodic evals")
-    check_before_writing([base.env_name], config.ray_address)
-    study_dir = Path(base.directory) / config.study_name
-    study = open_study(optuna, config, study_dir, base, space)
-    # The train flags every trial shares: all but the searched ones; their runs go into the study's folder.
-    train_args = {name: value for name, value in train_args.items() if name not in space}
-    train_args["directory"] = str(study_dir)
-    with locked(study_dir):  # one driver per study folder
-        if not config.report:
-            run_trials(optuna, study, config, train_args, space, study_dir, command)
-        report(optuna, study, study_dir, train_args, program)
-
-
-def open_study(optuna, config: TuneConfig, study_dir: Path, base: TrainConfig, space: dict):
-    """The study in its storage, new or continued; one made with other settings, space or seeds is refused."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = config.storage or f"sqlite:///{study_dir.resolve() / STORAGE_FILE}"
-    if config.report and config.storage is None and not (study_dir / STORAGE_FILE).is_file():
-        raise RunError(f"{study_dir} holds no study to report: run it first")
-    with reported(f"cannot open the study {config.study_name} in {url}", Exception):  # SQLAlchemy's, drivers'...
-        if config.storage is None:
-            study_dir.mkdir(parents=True, exist_ok=True)  # for the SQLite file
-        create = optuna.load_study if config.report else optuna.create_study
-        maximize = {} if config.report else {"direction": "maximize", "load_if_exists": True}
-        study = create(study_name=config.study_name, storage=url, **maximize)
-    fixed = {flag_name(name): value for name, value in setting_key(base) if name not in space}
-    searched = " ".join(f"{flag_name(name).removeprefix('--')}={spec}" for name, (spec, *_) in space.items())
-    setup = json.loads(json.dumps({**fixed, "--seeds": config.seeds, "--space": searched}))
-    saved = study.user_attrs.get("setup", setup)
-    if differing := [key for key in setup if saved.get(key) != setup[key]]:
+    space = search_space(config, base, given | set(saved_fixed(saved)))
+    setup = setup_of(config, base, space)
+    if differing := [key for key in setup if key in saved and saved[key] != setup[key] and key != "--trials"]:
         key = differing[0]
         raise RunError(
-            f"study {config.study_name} was run with {key} {saved.get(key)}, not {setup[key]}: continue it with "
-            "its own flags, or choose another --study-name"
+            f"study {config.study_name} was run with {key} {saved[key]}, not {setup[key]}: continue it with its "
+            "own flags or its name alone, or choose another --study-name"
         )
-    study.set_user_attr("setup", setup)
+    if not config.report:
+        check_before_writing([base.env_name], config.ray_address)  # all checked: now the study may be written
     with reported(f"cannot create the study folder {study_dir}", OSError):  # its runs, lock and report
         study_dir.mkdir(parents=True, exist_ok=True)
+    with reported(f"cannot open the study {config.study_name}", Exception):
+        storage = storage or optuna.storages.RDBStorage(storage_url(config, study_dir))
+    study = open_study(optuna, config, storage, setup, base)
+    # The train flags every trial shares: all but the searched ones; their runs go into the study's folder.
+    shared = {name: value for name, value in train_args.items() if name not in space} | {"directory": str(study_dir)}
+    with locked(study_dir):  # one driver per study folder
+        if not config.report:
+            run_trials(optuna, study, storage, config, shared, space, study_dir, command)
+        best = report(optuna, study, study_dir, shared, program)
+    if config.confirm_seeds and best is not None and not config.report:
+        confirm(config, train_args, drawn_setting(best.params), best.number, study_dir, command)
+
+
+def storage_url(config: TuneConfig, study_dir: Path) -> str:
+    return config.storage or f"sqlite:///{study_dir.resolve() / STORAGE_FILE}"
+
+
+def stored_study(optuna, config: TuneConfig, study_dir: Path) -> tuple[object | None, dict]:
+    """The study's storage and its stored setup, if the study exists ({} if not); nothing is written for a study
+    that does not exist in the default storage, so that bad input leaves no study behind."""
+    if config.storage is None and not (study_dir / STORAGE_FILE).is_file():
+        if config.report:
+            raise RunError(f"{study_dir} holds no study to report: run it first")
+        return None, {}
+    url = storage_url(config, study_dir)
+    with reported(f"cannot open the study {config.study_name} in {url}", Exception):  # SQLAlchemy's, drivers'...
+        storage = optuna.storages.RDBStorage(url)
+        names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+    if config.study_name not in names:
+        if config.report:
+            raise RunError(f"{url} holds no study {config.study_name} to report: run it first")
+        return storage, {}
+    return storage, optuna.load_study(study_name=config.study_name, storage=storage).user_attrs.get("setup", {})
+
+
+def saved_fixed(saved: dict) -> dict:
+    """The stored setup's fixed train flags, as TrainConfig takes them: {field: value}."""
+    fields = {flag_name(field.name): field.name for field in dataclasses.fields(TrainConfig)}
+    return {
+        fields[key]: tuple(value) if isinstance(value, list) else value for key, value in saved.items() if key in fields
+    }
+
+
+def with_stored_setup(config: TuneConfig, train_args: dict, given: set[str], saved: dict) -> tuple[TuneConfig, dict]:
+    """The flags not given on the command line take the stored study's values, so that its name alone continues
+    or reports it; the flags given are compared with the stored ones afterwards."""
+    train_args = train_args | {name: value for name, value in saved_fixed(saved).items() if name not in given}
+    stored = {name: saved.get(flag_name(name)) for name in STORED_TUNE_FLAGS if name not in given}
+    stored["space"] = tuple(stored["space"].split()) if stored.get("space") is not None else None
+    return dataclasses.replace(
+        config, **{name: value for name, value in stored.items() if value is not None}
+    ), train_args
+
+
+def setup_of(config: TuneConfig, base: TrainConfig, space: dict) -> dict:
+    """What the study stores of its setup, as JSON: the fixed train flags, --trials, --seeds and the space."""
+    fixed = {flag_name(name): value for name, value in setting_key(base) if name not in space}
+    searched = " ".join(f"{flag_name(name).removeprefix('--')}={dimension.spec}" for name, dimension in space.items())
+    setup = fixed | {"--trials": config.trials, "--seeds": config.seeds, "--space": searched}
+    return {key: as_json(value) for key, value in setup.items()}
+
+
+def open_study(optuna, config: TuneConfig, storage, setup: dict, base: TrainConfig):
+    """The study, created now if new, with its setup stored, its sampler and its pruner."""
+    with reported(f"cannot open the study {config.study_name}", Exception):
+        study = optuna.create_study(
+            study_name=config.study_name, storage=storage, direction="maximize", load_if_exists=True
+        )
+        if not config.report:
+            study.set_user_attr("setup", setup)
     # TPE, after 10 random trials; seeded by the trials so far, so that a continued study does not draw its
     # first trials' settings again.
     study.sampler = optuna.samplers.TPESampler(
         n_startup_trials=10, multivariate=True, constant_liar=True, seed=len(study.trials)
     )
-    # A trial whose mean eval at a step falls below the median of the completed trials' at that step stops,
-    # from the 5th completed trial on and past the first quarter of the steps.
+    # A trial whose best mean eval so far falls below the median of the earlier trials' at the same step is
+    # pruned, from the 6th trial on and past the first quarter of the steps.
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=base.num_steps // 4)
     return study
 
 
-def run_trials(optuna, study, config: TuneConfig, train_args: dict, space: dict, study_dir: Path, command: str) -> None:
-    """Ask for trials while the pool has room and the study has fewer than config.trials; report each
-    running trial's evals, stop the pruned, tell each finished one. Ctrl-C checkpoints every running run."""
-    folder, base = str(study_dir.resolve()), TrainConfig(**train_args)
-    running, queue, owner, outcomes, size = {}, [], {}, {}, config.seeds_per_process
-
-    def start(trial, reported: set[int]) -> None:
-        running[trial.number] = new = Trial(trial, trial_runs(train_args, config, trial), reported)
-        steps = {run: checkpoint_step(run_dir(run)) for run in new.runs}
-        new.ended = {run.run_name: "finished" for run, step in steps.items() if (step or 0) >= run.num_steps}
-        queue.extend(packed_groups({run: step for run, step in steps.items() if run.run_name not in new.ended}, size))
-        owner.update(dict.fromkeys((run.run_name for run in new.runs), trial.number))
-
-    for frozen in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
-        if frozen.user_attrs.get("folder") == folder:  # left running by an earlier command of this folder
-            start(optuna.trial.Trial(study, frozen._trial_id), set(frozen.intermediate_values))
-    if not running and len(study.trials) >= config.trials:
-        return
-    # The env steps of the whole study, less those that pruning spared, and those trained already.
-    total = config.trials * len(config.seeds) * base.num_steps
-    total -= sum(trial.user_attrs.get("saved_steps", 0) for trial in study.trials)
-    done = sum(min(checkpoint_step(path) or 0, base.num_steps) for path in study_dir.glob("trial=*"))
-    with (
-        workers(config, [[base]] * config.trials * len(config.seeds)) as pool,
-        stop_requests(second_interrupt_aborts=False) as stop,
-        console.ProgressBar(total, done) as bar,
-    ):
-        while running or (len(study.trials) < config.trials and stop.signum is None):
-            while pool.free() > 0 and stop.signum is None and (queue or len(study.trials) < config.trials):
-                if queue:
-                    pool.start(queue.pop(0))
-                else:
-                    trial = study.ask({name: distribution for name, (_, distribution) in space.items()})
-                    trial.set_user_attr("folder", folder)
-                    start(trial, set())
-            if stop.signum is not None:
-                pool.stop()
-            for names, seconds, outcome in pool.wait():
-                for name in names:
-                    record_outcome(study_dir, outcomes, name, seconds, outcome, log=names[0])
-                    running[owner[name]].ended[name] = outcome
-            for number, trial in list(running.items()):
-                judge(trial, pool, base)
-                if len(trial.ended) == len(trial.runs):
-                    del running[number]
-                    bar.total -= tell(optuna, study, trial, base, interrupted=stop.signum is not None)
-            bar.update(pool.steps() + done - bar.n)
-    if stop.signum is not None:
-        name = signal_name(stop.signum)
-        raise Interrupted(f"{name}: the running trials' runs checkpointed; continue with: {command}", stop.signum)
+def confirm(config: TuneConfig, train_args: dict, best: dict, number: int, study_dir: Path, command: str) -> None:
+    """Train the best setting and the defaults on config.confirm_seeds, two sweeps in the study's folder, and
+    print their IQMs side by side: a tuned result reported on the seeds it was tuned on overstates it."""
+    execution = {field.name: getattr(config, field.name) for field in dataclasses.fields(Execution)}
+    grid = train_args | {"directory": str(study_dir), "seed": list(config.confirm_seeds)}
+    rows = {}
+    for name, setting in ((f"confirm-trial={number}", best), ("confirm-defaults", {})):
+        rows[name] = sweep(SweepConfig(sweep_name=name, **execution), grid | setting, command)[0]
+    seeds = " ".join(map(str, config.confirm_seeds))
+    best_row, default_row = rows[f"confirm-trial={number}"], rows["confirm-defaults"]
+    console.say(
+        f"on seeds {seeds}, which the study never saw: trial {number}'s setting {interval(best_row)}, "
+        f"the defaults {interval(default_row)} (IQM [95% CI] of the final evals)"
+    )
 
 
-def trial_runs(train_args: dict, config: TuneConfig, trial) -> list[TrainConfig]:
-    """A trial's runs: its setting, on each seed (built from the flags as given: a critic left at None is as
-    wide as the trial's --hidden-units)."""
-    settings = {name: widths(value) if isinstance(value, str) else value for name, value in trial.params.items()}
-    return [
-        TrainConfig(**train_args, **settings, seed=seed, run_name=f"trial={trial.number}_seed={seed}")
-        for seed in config.seeds
-    ]
-
-
-def judge(trial: Trial, pool, base: TrainConfig) -> None:
-    """Report the eval steps all the trial's seeds have reached, as the mean of their returns, up to one
-    that gets the trial pruned: then ask its runs to checkpoint and stop, and report no more."""
-    if trial.pruned_at is not None:
-        return
-    evals = [{row["step"]: row["return_mean"] for row in read_eval_rows(run_dir(run))} for run in trial.runs]
-    for step in sorted(set.intersection(*(set(each) for each in evals)) - trial.reported):
-        trial.trial.report(statistics.fmean(each[step] for each in evals), step)
-        trial.reported.add(step)
-        if step < base.num_steps and trial.trial.should_prune():
-            trial.pruned_at = step
-            pool.stop({run.run_name for run in trial.runs})
-            return
-
-
-def tell(optuna, study, trial: Trial, base: TrainConfig, *, interrupted: bool) -> int:
-    """Tell the study how a trial whose runs have all ended went, and say it; returns the env steps that
-    pruning spared its runs. A trial stopped by Ctrl-C alone stays running, for the next command."""
-    number, errors = trial.trial.number, [outcome for outcome in trial.ended.values() if outcome.startswith("error")]
-    if trial.pruned_at is not None and not errors:
-        saved = sum(base.num_steps - (checkpoint_step(run_dir(run)) or 0) for run in trial.runs)
-        trial.trial.set_user_attr("saved_steps", saved)
-        study.tell(trial.trial, state=optuna.trial.TrialState.PRUNED)
-        console.say(f"trial {number}: pruned at step {trial.pruned_at}")
-        return saved
-    if errors:
-        study.tell(trial.trial, state=optuna.trial.TrialState.FAIL)
-        console.say(f"trial {number}: failed ({errors[0]})")
-    elif set(trial.ended.values()) == {"finished"}:
-        value = statistics.fmean(
-            statistics.fmean(row["return_mean"] for row in read_eval_rows(run_dir(run))[-LAST_EVALS:])
-            for run in trial.runs
-        )
-        study.tell(trial.trial, value)
-        console.say(f"trial {number}: {value:.1f} (best: trial {study.best_trial.number}, {study.best_value:.1f})")
-    elif not interrupted:
-        console.say(f"trial {number}: its runs were stopped; the same command continues it")
-    return 0
-
-
-def run_dir(run: TrainConfig) -> Path:
-    return Path(run.directory, run.run_name)
+def interval(row: dict) -> str:
+    return f"{row['iqm']:.1f} [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]" if row["seeds"] else "not finished"

@@ -1,5 +1,6 @@
-"""A study's report: its best trials, the best setting as a train command, trials.csv, and the PNGs of its
-optimization history and of its parameters' importances (Optuna's matplotlib plots)."""
+"""A study's report: its complete trials ranked by value, its pruned ones apart, what each cost (env steps
+trained and wall time), the best setting as a train command, trials.csv, and the PNGs of its optimization
+history and of its parameters' importances (Optuna's matplotlib plots)."""
 
 from __future__ import annotations
 
@@ -9,49 +10,79 @@ import warnings
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import NOT_SETTINGS, TrainConfig, flag_name, show
-from soft_actor_critic.runs import write_csv
-from soft_actor_critic.tune.space import widths
+from soft_actor_critic.config import NOT_SETTINGS, TrainConfig
+from soft_actor_critic.flags import flag_name, show
+from soft_actor_critic.runs import checkpoint_step, write_csv
+from soft_actor_critic.sweep.task import WALL_TIMES_FILE, read_wall_times
+from soft_actor_critic.tune.space import drawn_setting
 
 TRIALS_FILE = "trials.csv"
-SHOWN = 10  # trials in the printed table
+SHOWN = 10  # complete trials in the printed table
 
 
-def report(optuna, study, study_dir: Path, train_args: dict, program: str) -> None:
-    """Print the study's summary, its best trials and the best setting's train command; write trials.csv
-    (every trial: number, state, value, the env steps each seed trained, its setting) and the plots."""
+def report(optuna, study, study_dir: Path, shared: dict, program: str):
+    """Print the study's summary, its best complete trials, its pruned ones and the best setting's train
+    command; write trials.csv and the plots. Returns the best complete trial, or None if none is."""
     names = sorted({name for trial in study.trials for name in trial.params})
-    rows = [
-        [trial.number, trial.state.name.lower(), trial.value, max(trial.intermediate_values, default=0)]
-        + [trial.params.get(name) for name in names]
-        for trial in study.trials
-    ]
-    header = ["trial", "state", "value", "steps", *(flag_name(name).removeprefix("--") for name in names)]
-    write_csv(study_dir / TRIALS_FILE, header, [dict(zip(header, row)) for row in rows])
-    seeds, steps = study.user_attrs["setup"]["--seeds"], TrainConfig(**train_args).num_steps
+    params = [flag_name(name).removeprefix("--") for name in names]
+    rows = [row_of(trial, names, params, study_dir) for trial in study.trials]
+    header = ["trial", "state", "value", "pruned at", "env steps", "minutes", *params]
+    write_csv(study_dir / TRIALS_FILE, header, rows)
+    states = [row["state"] for row in rows]
+    seeds, steps = study.user_attrs["setup"]["--seeds"], TrainConfig(**shared).num_steps
     saved = sum(trial.user_attrs.get("saved_steps", 0) for trial in study.trials)
+    counts = ", ".join(f"{states.count(state)} {state}" for state in ("complete", "pruned", "fail", "running"))
     console.say(
-        f"study {study.study_name}: {console.count(len(rows), 'trial')}, {sum(row[1] == 'pruned' for row in rows)} "
-        f"pruned (sparing {saved:,} of {len(rows) * len(seeds) * steps:,} env steps); value: the mean over seeds "
-        f"{' '.join(map(str, seeds))} of each one's last evals; the best {SHOWN}:"
+        f"study {study.study_name}: {console.count(len(rows), 'trial')} ({counts}); pruning spared {saved:,} of "
+        f"{sum(state != 'fail' for state in states) * len(seeds) * steps:,} env steps; value: the mean over seeds "
+        f"{' '.join(map(str, seeds))} of each one's last evals"
     )
-    best = sorted((row for row in rows if row[2] is not None), key=lambda row: -row[2])[:SHOWN]
-    for row in [header, ["---"] * len(header), *best]:  # a Markdown table, as a sweep's summary
-        console.say("| " + " | ".join(f"{cell:.4g}" if isinstance(cell, float) else str(cell) for cell in row) + " |")
-    complete = sum(row[1] == "complete" for row in rows)
-    if complete:
-        console.say(f"best, trial {study.best_trial.number}: {train_command(program, train_args, study.best_params)}")
-    draw(optuna, study, study_dir, complete)
+    complete = sorted((row for row in rows if row["state"] == "complete"), key=lambda row: -row["value"])
+    pruned = [row for row in rows if row["state"] == "pruned"]
+    show_table(f"complete trials, the best {SHOWN} of {len(complete)}:", complete[:SHOWN], header, skip="pruned at")
+    show_table("pruned trials (not ranked: judged by one early eval):", pruned, header, skip="value")
+    best = study.best_trial if complete else None  # Optuna warns of a study with no complete trial
+    if best is not None:
+        console.say(f"best, trial {best.number}: {train_command(program, shared, best.params)}")
+    draw(optuna, study, study_dir, len(complete))
     console.say(f"report: {study_dir / TRIALS_FILE}, {study_dir / 'history.png'}, {study_dir / 'importances.png'}")
+    return best
 
 
-def train_command(program: str, train_args: dict, params: dict) -> str:
-    """The train command of a setting: the study's flags that differ from train's defaults, and the trial's."""
+def row_of(trial, names: list[str], params: list[str], study_dir: Path) -> dict:
+    """A trial's row of trials.csv: how it ended, its value (complete) or the step it was pruned at and its
+    eval there, the env steps its seeds trained, their wall time in minutes, and its setting."""
+    runs = sorted(study_dir.glob(f"trial={trial.number}_seed=*"))
+    times = read_wall_times(study_dir / WALL_TIMES_FILE)
+    row = {"trial": trial.number, "state": trial.state.name.lower(), "value": trial.value}
+    if trial.state.name == "PRUNED":
+        row["pruned at"] = trial.last_step
+    row["env steps"] = sum(checkpoint_step(run) or 0 for run in runs)
+    row["minutes"] = sum(times.get(run.name, 0.0) for run in runs) / 60
+    return row | {param: trial.params.get(name) for name, param in zip(names, params)}
+
+
+def show_table(title: str, rows: list[dict], header: list[str], *, skip: str) -> None:
+    """A Markdown table of trials, as a sweep's summary; nothing for none."""
+    if not rows:
+        return
+    columns = [column for column in header if column not in (skip, "state")]
+    console.say(title)
+    for cells in [columns, ["---"] * len(columns), *([row.get(column) for column in columns] for row in rows)]:
+        console.say("| " + " | ".join(f"{cell:.4g}" if isinstance(cell, float) else str(cell) for cell in cells) + " |")
+
+
+def train_command(program: str, shared: dict, params: dict) -> str:
+    """The train command of a setting: the study's flags that differ from train's defaults, and the trial's; not
+    those that only repeat what the algorithm and the layer widths make of a flag left out (a stored study's)."""
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    fixed = {name: value for name, value in train_args.items() if value != defaults[name] and name not in NOT_SETTINGS}
-    params = {name: widths(value) if isinstance(value, str) else value for name, value in params.items()}
+    fixed = {name: value for name, value in shared.items() if value != defaults[name] and name not in NOT_SETTINGS}
+    setting = fixed | drawn_setting(params)
+    implied = TrainConfig(**{name: value for name, value in setting.items() if defaults[name] is not None})
     words = ["train"]
-    for name, value in (fixed | params).items():
+    for name, value in setting.items():
+        if defaults[name] is None and value == getattr(implied, name):
+            continue
         words += [flag_name(name), *show(value).split()]
     return f"{program} {shlex.join(words)}"
 
