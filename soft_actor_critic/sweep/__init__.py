@@ -94,7 +94,7 @@ class SweepPlan:
         pass  # a sweep judges nothing while it runs
 
     def status(self) -> str:
-        return f"{len(self.outcomes)} done, {self.running} running, {sum(map(len, self.queue))} queued"
+        return f"runs: {len(self.outcomes)} done, {self.running} running, {sum(map(len, self.queue))} queued"
 
     def total(self) -> int:
         return self.steps

@@ -28,7 +28,7 @@ class Plan(Protocol):
         """Between two waits: a study reports its trials' new evals and stops the runs of those it prunes."""
 
     def status(self) -> str:
-        """The progress bar's note, such as '3 done, 2 running, 10 queued'."""
+        """The progress bar's note, such as 'runs: 3 done, 2 running, 10 queued'."""
 
     def total(self) -> int:
         """The env steps of all its runs, earlier commands' included, less those it will not train (pruned)."""
@@ -51,7 +51,7 @@ def schedule(pool, plan: Plan, *, done: int) -> StopRequest:
                 plan.check(pool)
             bar.total = plan.total()
             bar.update(pool.steps() + done - bar.n)
-            bar.set_postfix(runs=plan.status(), refresh=False)
+            bar.set_postfix_str(plan.status(), refresh=False)
 
 
 @contextlib.contextmanager

@@ -176,7 +176,7 @@ class StudyPlan:
         self.failures.clear()
 
     def status(self) -> str:
-        return f"{self.counted() - len(self.running)} told, {len(self.running)} running"
+        return f"trials: {self.counted() - len(self.running)} told, {len(self.running)} running"
 
     def total(self) -> int:
         return self.config.trials * len(self.config.seeds) * self.base.num_steps - self.saved
