@@ -264,3 +264,14 @@ def test_the_default_space_keeps_to_the_budget_and_the_widths_a_cpu_trains():
             for width in choice
         ]
         assert max(widths) == widest
+
+
+def test_a_trial_asked_for_just_before_a_kill_is_taken_up_not_left_running_for_ever(tmp_path):
+    assert main(tune(tmp_path, "--trials", "1", "--seeds", "1", *SPACE)) == 0
+    study = load(tmp_path / "study")
+    study.ask(study.trials[0].distributions)  # as a driver killed before it marked the trial as its own
+    assert main(tune(tmp_path, "--trials", "2", "--seeds", "1", *SPACE)) == 0
+    study = load(tmp_path / "study")
+    assert [trial.number for trial in study.trials] == [0, 1]  # taken up, not asked again
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert checkpoint_step(tmp_path / "study" / "trial=1_seed=1") == 300
