@@ -174,10 +174,13 @@ def load_run(run_dir: Path, wrapper):
 
     if run_dir.parent.parent.name in SB3_LABELS.values():
         algorithm = next(name for name, label in SB3_LABELS.items() if label == run_dir.parent.parent.name)
-        seed, env = int(run_dir.name.removeprefix("seed=")), wrapper(make_env(run_dir.parent.name))
+        seed, env = (
+            int(run_dir.name.removeprefix("seed=")),
+            wrapper(make_env(TrainConfig(env_name=run_dir.parent.name))),
+        )
         return seed, env, SB3Policy(sb3_class(algorithm).load(run_dir / "model.zip", device="cpu"))
     config = load_train_config(run_dir)
-    env = wrapper(make_env(config.env_name))
+    env = wrapper(make_env(config))
     return config.seed, env, load_policy(run_dir, config, env)[0]
 
 
@@ -200,16 +203,16 @@ def sb3_run(
         return
     model_path, buffer_path = run_dir / "model.zip", run_dir / "replay_buffer.pkl"
     if model_path.is_file() and buffer_path.is_file():
-        model = sb3_class(algorithm).load(model_path, env=make_env(env_name), device="cpu")
+        model = sb3_class(algorithm).load(model_path, env=make_env(TrainConfig(env_name=env_name)), device="cpu")
         model.load_replay_buffer(buffer_path)
     else:
-        model = sb3_model(make_env(env_name), seed, algorithm)
+        model = sb3_model(make_env(TrainConfig(env_name=env_name)), seed, algorithm)
     rows = [row for row in rows if row["step"] <= model.num_timesteps]  # a restart repeats the evals after it
 
     class Evaluations(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
-            self.env, self.policy = make_env(env_name), SB3Policy(model)
+            self.env, self.policy = make_env(TrainConfig(env_name=env_name)), SB3Policy(model)
 
         def _on_step(self) -> bool:
             step = self.num_timesteps

@@ -18,6 +18,7 @@ if not __package__:  # `python3 soft_actor_critic` runs this file as a script: i
 
 from soft_actor_critic.config import (
     ALGORITHMS,
+    ONE_VALUE_IN_A_SWEEP,
     PROGRAM,
     ConfigError,
     EvalConfig,
@@ -89,7 +90,7 @@ def add_flags(
             options.setdefault("action", argparse.BooleanOptionalAction)
         else:
             options["type"] = parse
-        if several and parse is not None and field.name != "directory":
+        if several and parse is not None and field.name not in ONE_VALUE_IN_A_SWEEP:
             many = options.get("nargs") == "+"
             options |= {"nargs": "+", "type": layer_widths if many else parse, "metavar": "N,N" if many else None}
             default = [field.default]

@@ -99,7 +99,21 @@ def _check_hidden_units(hidden_units: tuple[int, ...], name: str = "--hidden-uni
 
 @dataclass(frozen=True)
 class TrainConfig:
-    env_name: str = flag("LunarLanderContinuous-v3", "Gymnasium id with a continuous action space")
+    env_name: str = flag(
+        "LunarLanderContinuous-v3",
+        "Gymnasium id with a continuous action space; module:EnvId imports the module (from the working folder or "
+        "the installed packages) first, for an env it registers",
+    )
+    env_kwargs: tuple[str, ...] = flag(
+        (),
+        "keyword arguments for the env's constructor, KEY=VALUE each; a value is read as JSON where it parses "
+        '(0.05, true, [1, 2], "text"), else as text',
+        nargs="+",
+        metavar="KEY=VALUE",
+    )
+    max_episode_steps: int | None = flag(
+        None, "steps at which an episode is truncated, a time limit that bootstraps; None: the env's own"
+    )
     algorithm: str = flag(
         "sac",
         "sac (Haarnoja et al. 2019), or crossq (Bhatt et al. 2024): batch renormalization in both networks, "
@@ -156,6 +170,15 @@ class TrainConfig:
             _check_hidden_units(getattr(self, name), flag_name(name))
         check_run_name(self.run_name)
         check_seed(self.seed)
+        object.__setattr__(self, "env_kwargs", tuple(self.env_kwargs))
+        keys = [item.partition("=")[0] for item in self.env_kwargs]
+        for item, key in zip(self.env_kwargs, keys):
+            _require("=" in item and key.isidentifier(), f"--env-kwargs {item}: write KEY=VALUE, KEY a Python name")
+            _require(keys.count(key) == 1, f"--env-kwargs gives {key} more than once")
+        _require(
+            self.max_episode_steps is None or self.max_episode_steps > 0,
+            f"--max-episode-steps must be positive, got {self.max_episode_steps}",
+        )
         _check_choice("--device", self.device, DEVICES)
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "policy_delay", "eval_episodes"):
             _require(getattr(self, name) > 0, f"{flag_name(name)} must be positive, got {getattr(self, name)}")
@@ -203,6 +226,8 @@ EXECUTION_SETTINGS = ("checkpoint_every", "save_buffer", "device", "cuda_graphs"
 # be the run that was checkpointed. (The periodic evals use an env and no random stream of their own: they
 # never change the training.)
 RESUME_FLAGS = ("num_steps", *EXECUTION_SETTINGS, "eval_every", "eval_episodes")
+# What a sweep passes to every run as one value, where each other flag takes a value per setting.
+ONE_VALUE_IN_A_SWEEP = ("directory", "env_kwargs")
 # What runs of one setting may differ in: their seed, where they are, and how they are carried out.
 NOT_SETTINGS = ("seed", "run_name", "directory", *EXECUTION_SETTINGS)
 

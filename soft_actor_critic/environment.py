@@ -1,45 +1,97 @@
-"""Making a Gymnasium env that SAC can drive, or a one-line reason why not."""
+"""Making the Gymnasium env of a run's config that SAC can drive, or a one-line reason why not.
+
+The config's env is an id gymnasium knows, or `module:EnvId` (gymnasium's own syntax) for one a module
+registers when imported; its constructor's keyword arguments (--env-kwargs) and time limit
+(--max-episode-steps) come from the config too, so that training, its evals, `eval`, `--resume` and a
+sweep's workers all make the same env. A Dict or Tuple observation of flat Box parts is flattened by
+gymnasium's FlattenObservation, in the order of the space's own keys."""
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import json
+import os
 import sys
 
 import gymnasium as gym
 
-from soft_actor_critic.config import RunError, reported
+from soft_actor_critic.config import RunError, TrainConfig, reported
 
 # MuJoCo 4 warns, on every make of gymnasium 1.4's MuJoCo tasks, that their XML uses a deprecated
 # attribute. Only gymnasium can change that, so that one warning is dropped; any other still prints.
 GYMNASIUM_XML_DEPRECATION = "compiler attribute 'settotalmass' is deprecated"
 
 
-def make_env(env_name: str, render_mode: str | None = None) -> gym.Env:
-    """gym.make with the checks SAC needs: an id gymnasium knows (or the closest ones it does), a flat Box
-    observation and a bounded Box action."""
-    if env_name not in gym.registry:
-        matches = difflib.get_close_matches(env_name, list(gym.registry), n=3, cutoff=0.6)
+def make_env(config: TrainConfig, render_mode: str | None = None) -> gym.Env:
+    """gym.make of the config's env, with its kwargs and time limit, and the checks SAC needs: an id
+    gymnasium knows (or the closest ones it does), a flat Box observation (a Dict or Tuple of them,
+    flattened) and a bounded Box action."""
+    module, _, env_id = config.env_name.rpartition(":")
+    known = import_env_module(module, config.env_name) if module else list(gym.registry)
+    if env_id not in gym.registry:
+        matches = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(matches)}?" if matches else ""
-        raise RunError(f"unknown environment {env_name!r}{hint}")
-    if str(gym.spec(env_name).entry_point).startswith("gymnasium.envs.mujoco"):
+        raise RunError(f"unknown environment {env_id!r}{' in ' + module if module else ''}{hint}")
+    if str(gym.spec(env_id).entry_point).startswith("gymnasium.envs.mujoco"):
         drop_gymnasium_xml_deprecation()
-    with reported(f"cannot make {env_name}", Exception):  # the env's own constructor may raise anything
-        env = gym.make(env_name, render_mode=render_mode)
+    options = {"render_mode": render_mode, "max_episode_steps": config.max_episode_steps}
+    with reported(f"cannot make {config.env_name}", Exception):  # the env's own constructor may raise anything
+        env = gym.make(env_id, **options, **env_kwargs(config))
     try:
-        check_spaces(env)
+        return check_spaces(env)
     except RunError:
         env.close()
         raise
-    return env
 
 
-def check_spaces(env: gym.Env) -> None:
+def import_env_module(module: str, env_name: str) -> list[str]:
+    """Import the module of a `module:EnvId`, from the working folder or the installed packages; returns the
+    ids of the envs it defines (for the 'did you mean' hint)."""
+    if os.getcwd() not in sys.path:  # the console script and `python3 soft_actor_critic` do not look there
+        sys.path.append(os.getcwd())
+    with reported(f"cannot import {module} (of --env-name {env_name})", Exception):  # its own code may raise
+        importlib.import_module(module)
+    return [env_id for env_id, spec in gym.registry.items() if module_of(spec.entry_point).startswith(module)]
+
+
+def module_of(entry_point) -> str:
+    """The module an env's entry point is in: 'module:Class', or a class or function itself."""
+    return entry_point.partition(":")[0] if isinstance(entry_point, str) else getattr(entry_point, "__module__", "")
+
+
+def env_kwargs(config: TrainConfig) -> dict:
+    """--env-kwargs as keyword arguments: each value read as JSON where it parses, else as text."""
+    kwargs = {}
+    for item in config.env_kwargs:
+        key, _, text = item.partition("=")
+        try:
+            kwargs[key] = json.loads(text)
+        except json.JSONDecodeError:
+            kwargs[key] = text
+    return kwargs
+
+
+def check_spaces(env: gym.Env) -> gym.Env:
+    """The env, its observation flattened if it is a Dict or Tuple of flat Box parts; a RunError for spaces
+    SAC cannot drive, pixels included."""
     name = env.spec.id if env.spec else type(env).__name__
     actions, observations = env.action_space, env.observation_space
     if not (isinstance(actions, gym.spaces.Box) and len(actions.shape) == 1 and actions.is_bounded()):
         raise RunError(f"{name} has actions of type {actions}; SAC needs a flat Box with finite bounds")
-    if not (isinstance(observations, gym.spaces.Box) and len(observations.shape) == 1):
-        raise RunError(f"{name} has observations of type {observations}; SAC needs a flat Box")
+    nested = isinstance(observations, (gym.spaces.Dict, gym.spaces.Tuple))
+    if isinstance(observations, gym.spaces.Dict):
+        parts = list(observations.spaces.values())
+    else:
+        parts = list(observations.spaces) if nested else [observations]
+    if any(isinstance(part, gym.spaces.Box) and (len(part.shape) == 3 or part.dtype == "uint8") for part in parts):
+        raise RunError(f"{name} observes pixels ({observations}): SAC here learns from state vectors, not images")
+    # a Dict's or Tuple's parts may be scalars (DeepMind Control's are), which flatten to one number each
+    if not all(
+        isinstance(part, gym.spaces.Box) and len(part.shape) == 1 or nested and part.shape == () for part in parts
+    ):
+        raise RunError(f"{name} has observations of type {observations}; SAC needs a flat Box (or a Dict of them)")
+    return gym.wrappers.FlattenObservation(env) if nested else env
 
 
 def drop_gymnasium_xml_deprecation() -> None:

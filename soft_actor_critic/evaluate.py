@@ -125,7 +125,7 @@ def evaluate(config: EvalConfig) -> list[float]:
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
     render_mode = "human" if config.render else "rgb_array" if config.record else None
-    with contextlib.closing(make_env(train_config.env_name, render_mode=render_mode)) as env:
+    with contextlib.closing(make_env(train_config, render_mode=render_mode)) as env:
         returns = play(env, run_dir, train_config, config)
     print(f"mean return {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes", flush=True)
     return returns

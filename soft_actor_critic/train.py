@@ -85,7 +85,7 @@ def train_runs(
     with contextlib.ExitStack() as stack:
         # SAME_STEP: where an episode ends, step() returns the next one's first observation, and the
         # true last one in info["final_obs"]; with the default, the next call would be a reset, not a step.
-        make = functools.partial(make_env, first.env_name)
+        make = functools.partial(make_env, first)
         vector = gym.vector.SyncVectorEnv([make] * len(configs), autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
         envs = stack.enter_context(contextlib.closing(vector))
         packed = None
@@ -129,7 +129,7 @@ def open_run(
     """Everything a run trains with but its env: its agent, buffer, eval env, run folder (new, or found
     and restored with `resume`), lock, config.json and TensorBoard writer; what must close on `stack`."""
     seeds = Seeds.of(config.seed)
-    eval_env = stack.enter_context(contextlib.closing(make_env(config.env_name))) if config.eval_every else None
+    eval_env = stack.enter_context(contextlib.closing(make_env(config))) if config.eval_every else None
     agent, buffer = build_agent_and_buffer(config, env, device, seeds)
     # Only now that everything is built: a run folder is never left behind by bad input.
     if resume:

@@ -10,7 +10,7 @@ from conftest import buffer_rows, read_checkpoint
 
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds, random_states, restore, save_run, set_random_states
-from soft_actor_critic.config import RunError
+from soft_actor_critic.config import RunError, TrainConfig
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.train import train
@@ -35,7 +35,7 @@ def test_a_checkpoint_holds_everything_needed_to_continue(small_config):
 
 
 def test_random_states_round_trip_through_a_checkpoint_file(small_config, tmp_path):
-    env = make_env("Pendulum-v1")
+    env = make_env(TrainConfig(env_name="Pendulum-v1"))
     agent = Agent(3, 1, env.action_space.low, env.action_space.high, small_config)
     buffer = ReplayBuffer(100, 3, 1, seed=0)
     buffer.add(np.zeros(3), np.zeros(1), 0.0, np.zeros(3), False)
@@ -58,7 +58,7 @@ def test_random_states_round_trip_through_a_checkpoint_file(small_config, tmp_pa
 
 def test_resume_restores_every_random_stream(small_config):
     run_dir = train(dataclasses.replace(small_config, num_steps=250, run_name="run"))
-    env = make_env("Pendulum-v1")
+    env = make_env(TrainConfig(env_name="Pendulum-v1"))
     agent = Agent(3, 1, env.action_space.low, env.action_space.high, small_config)
     buffer = ReplayBuffer(small_config.memory_size, 3, 1, seed=0)
     torch.manual_seed(123)  # states a fresh process could be in, all unlike the run's
@@ -72,7 +72,7 @@ def test_resume_restores_every_random_stream(small_config):
 
 
 def test_a_checkpoint_is_refused_while_a_part_is_not_finite(small_config, tmp_path):
-    env = make_env("Pendulum-v1")
+    env = make_env(TrainConfig(env_name="Pendulum-v1"))
     agent = Agent(3, 1, env.action_space.low, env.action_space.high, small_config)
     with torch.no_grad():
         agent.log_alpha.fill_(math.nan)

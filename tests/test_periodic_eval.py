@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.checkpoints import Seeds
+from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.evaluate import deterministic_returns
 from soft_actor_critic.networks import SquashedGaussianPolicy
@@ -45,7 +46,9 @@ def test_evals_every_n_steps_and_at_the_end_keep_the_best_policy(small_config):
     policy = SquashedGaussianPolicy(3, 1, small_config.hidden_units, [-2.0], [2.0])
     policy.load_state_dict(best["policy"])  # the best eval's policy, not the latest one
     eval_seed = Seeds.of(small_config.seed).eval_env
-    returns = deterministic_returns(make_env("Pendulum-v1"), policy, small_config.eval_episodes, eval_seed)
+    returns = deterministic_returns(
+        make_env(TrainConfig(env_name="Pendulum-v1")), policy, small_config.eval_episodes, eval_seed
+    )
     assert sum(returns) / len(returns) == pytest.approx(best["eval_return"])
 
 
@@ -64,7 +67,7 @@ def test_evaluating_does_not_change_what_is_learned(small_config):
 
 
 def test_every_eval_plays_the_same_episodes():
-    env = make_env("Pendulum-v1")
+    env = make_env(TrainConfig(env_name="Pendulum-v1"))
     policy = SquashedGaussianPolicy(3, 1, (16,), env.action_space.low, env.action_space.high)
     first = deterministic_returns(env, policy, 3, seed=7)
     assert deterministic_returns(env, policy, 3, seed=7) == first
@@ -141,7 +144,7 @@ def test_eval_loads_the_best_or_the_last_checkpoint(small_config, capsys):
     for name in ("best", "last"):
         assert main([*base, "--checkpoint", name]) == 0
         outputs[name] = capsys.readouterr().out
-    env = make_env("Pendulum-v1")
+    env = make_env(TrainConfig(env_name="Pendulum-v1"))
     zero_policy = SquashedGaussianPolicy(3, 1, (32, 32), env.action_space.low, env.action_space.high)
     zero_policy.load_state_dict(best["policy"])
     expected = deterministic_returns(env, zero_policy, 1, seed=3)[0]

@@ -31,7 +31,7 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> list[dict]:
     if config.summary:  # of the grid the sweep was run with, whatever the other flags say
         return summarize(sweep_dir, expand(read_manifest(sweep_dir), sweep_dir))
     runs = expand(grid, sweep_dir)
-    check_before_writing([run.env_name for run in runs], config.ray_address)
+    check_before_writing(runs, config.ray_address)
     write_manifest(sweep_dir, grid)
     train_sweep(config, sweep_dir, runs, command)
     return summarize(sweep_dir, runs)
@@ -56,13 +56,14 @@ def train_sweep(config: Execution, sweep_dir: Path, runs: list[TrainConfig], com
     console.say(f"sweep {sweep_dir}: trained in {(time.perf_counter() - start) / 60:.1f} min")
 
 
-def check_before_writing(env_names: list[str], ray_address: str | None) -> None:
-    """Refuse, before anything is written, an env SAC cannot drive and a Ray address that does not answer:
-    bad input leaves no sweep or study folder behind."""
+def check_before_writing(runs: list[TrainConfig], ray_address: str | None) -> None:
+    """Refuse, before anything is written, an env SAC cannot drive (each env of the runs, made as they make
+    it) and a Ray address that does not answer: bad input leaves no sweep or study folder behind."""
     from soft_actor_critic.environment import make_env
 
-    for env_name in dict.fromkeys(env_names):
-        make_env(env_name).close()
+    envs = {(run.env_name, run.env_kwargs, run.max_episode_steps): run for run in runs}
+    for run in envs.values():
+        make_env(run).close()
     if ray_address:
         from soft_actor_critic.sweep.on_ray import check_ray
 

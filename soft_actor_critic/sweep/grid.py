@@ -9,7 +9,14 @@ import itertools
 import json
 from pathlib import Path
 
-from soft_actor_critic.config import EXECUTION_SETTINGS, ConfigError, RunError, TrainConfig, reported
+from soft_actor_critic.config import (
+    EXECUTION_SETTINGS,
+    ONE_VALUE_IN_A_SWEEP,
+    ConfigError,
+    RunError,
+    TrainConfig,
+    reported,
+)
 from soft_actor_critic.flags import flag_name
 from soft_actor_critic.runs import write_atomically
 
@@ -20,7 +27,7 @@ def expand(grid: dict, sweep_dir: Path) -> list[TrainConfig]:
     """Every combination of the grid's values (a ConfigError for any that train would refuse), each run
     named after the settings that vary, the seed last: Pendulum-v1_learning-rate=0.001_seed=2."""
     names = [name for name in grid if name != "directory"]
-    values = [grid[name] if isinstance(grid[name], list) else [grid[name]] for name in names]
+    values = [values_of(name, grid[name]) for name in names]
     varying = sorted((name for name, options in zip(names, values) if len(options) > 1), key=lambda n: n == "seed")
     for name, options in zip(names, values):
         if len(set(options)) < len(options):
@@ -33,6 +40,14 @@ def expand(grid: dict, sweep_dir: Path) -> list[TrainConfig]:
         run_name = "_".join([env] * ("env_name" in varying or not parts) + parts)
         runs.append(TrainConfig(**settings, directory=str(sweep_dir), run_name=run_name))
     return runs
+
+
+def values_of(name: str, value) -> list:
+    """A flag's values in a grid: a list of them, one per setting; or, for a flag the sweep passes to every run
+    as it is (ONE_VALUE_IN_A_SWEEP), that one value, its list as a tuple."""
+    if name in ONE_VALUE_IN_A_SWEEP:
+        return [tuple(value) if isinstance(value, list) else value]
+    return value if isinstance(value, list) else [value]
 
 
 def setting_part(name: str, value) -> str:

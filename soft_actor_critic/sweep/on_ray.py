@@ -87,7 +87,8 @@ def connect(ray, address: str) -> None:
     cannot start or be joined."""
     options = {"num_cpus": os.cpu_count()} if address == "local" else {"address": address}
     package_parent = str(Path(__file__).resolve().parents[2])  # where the workers import this package from
-    python_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    # and the working folder, where a module:EnvId's module may be (environment.import_env_module)
+    python_path = os.pathsep.join(filter(None, [package_parent, os.getcwd(), os.environ.get("PYTHONPATH")]))
     options["runtime_env"] = {"env_vars": {"PYTHONPATH": python_path}}
     try:
         ray.init(**options, include_dashboard=False, log_to_driver=False, logging_level="ERROR")

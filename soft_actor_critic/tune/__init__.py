@@ -61,7 +61,7 @@ def tune(config: TuneConfig, train_args: dict, given: set[str], *, command: str,
             "own flags or its name alone, or choose another --study-name"
         )
     if not config.report:
-        check_before_writing([base.env_name], config.ray_address)  # all checked: now the study may be written
+        check_before_writing([base], config.ray_address)  # all checked: now the study may be written
     with reported(f"cannot create the study folder {study_dir}", OSError):  # its runs, lock and report
         study_dir.mkdir(parents=True, exist_ok=True)
     with reported(f"cannot open the study {config.study_name}", Exception):

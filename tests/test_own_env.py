@@ -1,0 +1,154 @@
+"""A user's own env (issue 42): module:EnvId imported wherever a run is made, --env-kwargs and
+--max-episode-steps recorded and reused, and the example env of examples/point_reach.py learned to a
+threshold, evaluated by run name and resumed."""
+
+import json
+import textwrap
+
+import pytest
+from conftest import ROOT, checkpoint_step, logged_steps
+
+from soft_actor_critic.__main__ import main
+
+POINT_REACH = "examples.point_reach:PointReach-v0"
+# A module of the user's own, importable only from the working folder of the test: an env of one coordinate.
+TINY_MODULE = textwrap.dedent(
+    """
+    import gymnasium as gym
+    import numpy as np
+
+    class Line(gym.Env):
+        def __init__(self, goal=0.0, render_mode=None):
+            self.goal = goal
+            self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+            self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(1, np.float32), -abs(float(action[0]) - self.goal), False, False, {}
+
+    gym.register("Line-v0", entry_point=Line, max_episode_steps=20)
+    """
+)
+TINY = [
+    "--batch-size",
+    "16",
+    "--memory-size",
+    "500",
+    "--start-step",
+    "50",
+]  # and 8-8 networks, as each command writes them
+TINY += ["--eval-every", "100", "--eval-episodes", "1", "--device", "cpu"]
+
+
+@pytest.fixture
+def constructed(monkeypatch):
+    """The keyword arguments of every PointReach built in this process."""
+    import examples.point_reach as point_reach
+
+    made = []
+    original = point_reach.PointReach.__init__
+
+    def spy(self, **kwargs):
+        made.append({key: value for key, value in kwargs.items() if key != "render_mode"})
+        original(self, **kwargs)
+
+    monkeypatch.setattr(point_reach.PointReach, "__init__", spy)
+    return made
+
+
+@pytest.mark.slow
+def test_the_example_env_learns_and_its_kwargs_survive_eval_and_resume(tmp_path, monkeypatch, constructed, capsys):
+    monkeypatch.chdir(ROOT)  # where examples/ is importable from, as the README runs it
+    run = ["--directory", str(tmp_path), "--run-name", "reach"]
+    flags = ["--env-name", POINT_REACH, "--env-kwargs", "target=[0.5, -0.25]", "noise=0.01", *run]
+    assert main(["train", *flags, "--num-steps", "3000", "--eval-every", "1000"]) == 0
+    kwargs = {"target": [0.5, -0.25], "noise": 0.01}
+    assert constructed == [kwargs, kwargs]  # the training env and the eval env
+    config = json.loads((tmp_path / "reach" / "config.json").read_text())
+    assert config["env_name"] == POINT_REACH and config["env_kwargs"] == ["target=[0.5, -0.25]", "noise=0.01"]
+    finals = [json.loads(line.split(",")[1]) for line in (tmp_path / "reach" / "eval.csv").read_text().split()[1:]]
+    assert finals[-1] > -15  # random actions score about -60, standing still about -40, heading there about -5
+    capsys.readouterr()
+
+    assert main(["eval", *run, "--deterministic"]) == 0  # by its name alone: the module, kwargs and all
+    assert constructed[-1] == kwargs and "mean return" in capsys.readouterr().out
+    assert main(["train", "--resume", *run, "--num-steps", "3200"]) == 0
+    assert constructed[-2:] == [kwargs, kwargs] and checkpoint_step(tmp_path / "reach") == 3200
+
+
+def test_a_sweep_imports_a_module_from_the_working_folder_in_its_workers(tmp_path, monkeypatch):
+    (tmp_path / "my_line_envs.py").write_text(TINY_MODULE)
+    monkeypatch.chdir(tmp_path)  # the only place the module is found
+    sweep = [
+        "sweep",
+        "--sweep-name",
+        "line",
+        "--directory",
+        str(tmp_path / "runs"),
+        "--env-name",
+        "my_line_envs:Line-v0",
+    ]
+    sweep += [
+        *TINY,
+        "--hidden-units",
+        "8,8",
+        "--num-steps",
+        "100",
+        "--seed",
+        "1",
+        "2",
+        "--workers",
+        "2",
+        "--env-kwargs",
+        "goal=0.5",
+    ]
+    assert main(sweep) == 0
+    for seed in (1, 2):
+        run_dir = tmp_path / "runs" / "line" / f"seed={seed}"
+        assert checkpoint_step(run_dir) == 100
+        assert json.loads((run_dir / "config.json").read_text())["env_kwargs"] == ["goal=0.5"]
+
+
+def test_max_episode_steps_is_the_time_limit_of_training_and_is_recorded(tmp_path):
+    flags = [
+        "--env-name",
+        "Pendulum-v1",
+        "--max-episode-steps",
+        "50",
+        "--num-steps",
+        "100",
+        *TINY,
+        "--hidden-units",
+        "8",
+        "8",
+    ]
+    assert main(["train", *flags, "--directory", str(tmp_path), "--run-name", "short"]) == 0
+    assert json.loads((tmp_path / "short" / "config.json").read_text())["max_episode_steps"] == 50
+    assert logged_steps(tmp_path / "short", "episode/length") == [50, 100]  # Pendulum's own limit is 200
+
+
+@pytest.mark.parametrize(
+    "flags, words, code",
+    [
+        (["--env-name", "nowhere_envs:Line-v0"], "cannot import nowhere_envs (of --env-name nowhere_envs:Line-v0)", 1),
+        (["--env-name", "examples.point_reach:PointReac-v0"], "did you mean PointReach-v0?", 1),
+        (["--env-name", POINT_REACH, "--env-kwargs", "speed=2"], "unexpected keyword argument 'speed'", 1),
+        (["--env-name", POINT_REACH, "--env-kwargs", "target"], "--env-kwargs target: write KEY=VALUE", 2),
+        (["--env-name", POINT_REACH, "--env-kwargs", "noise=1", "noise=2"], "gives noise more than once", 2),
+        (["--env-name", "Pendulum-v1", "--max-episode-steps", "0"], "--max-episode-steps must be positive", 2),
+    ],
+)
+def test_a_bad_module_id_or_keyword_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, flags, words, code):
+    monkeypatch.chdir(ROOT)
+    for command in (["train"], ["sweep", "--sweep-name", "s", "--seed", "1", "2"]):
+        try:
+            exit_code = main([*command, *flags, "--directory", str(tmp_path / "runs")])
+        except SystemExit as exit:
+            exit_code = exit.code
+        error = capsys.readouterr().err
+        assert exit_code == code and words in error and error.count("\n") == 1, error
+    assert not (tmp_path / "runs").exists()
