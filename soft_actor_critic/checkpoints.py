@@ -73,14 +73,14 @@ def random_states(env: gym.Env, agent: Agent, buffer: ReplayBuffer, progress: Pr
         "buffer": buffer.generator.get_state(),
         "buffer_device": buffer.device.type,  # a CPU generator's state doesn't fit a CUDA one
         "warmup": progress.warmup_rng.bit_generator.state,
-        "env": env.unwrapped.np_random.bit_generator.state,
+        "env": env_stream(env),
     }
 
 
 def set_random_states(states: dict, env: gym.Env, agent: Agent, buffer: ReplayBuffer, progress: Progress) -> None:
     """The inverse of random_states."""
     progress.warmup_rng.bit_generator.state = states["warmup"]
-    env.unwrapped.np_random.bit_generator.state = states["env"]
+    set_env_stream(env, states["env"])
     if states["buffer_device"] == buffer.device.type:  # else (resumed on another device) it stays seeded
         buffer.generator.set_state(states["buffer"])
     torch.set_rng_state(states["torch"])
@@ -114,3 +114,23 @@ def restore(run_dir: Path, config: TrainConfig, env: gym.Env, agent: Agent, buff
             file=sys.stderr,
         )
     return progress
+
+
+def env_stream(env: gym.Env) -> dict:
+    """The state of the env's random stream, as plain values: of gymnasium's Generator, or of the RandomState
+    of a DeepMind Control task (through Shimmy), its key as a list of ints."""
+    stream = env.unwrapped.np_random
+    if isinstance(stream, np.random.Generator):
+        return stream.bit_generator.state
+    state = stream.get_state(legacy=False)
+    return state | {"state": {"key": state["state"]["key"].tolist(), "pos": state["state"]["pos"]}}
+
+
+def set_env_stream(env: gym.Env, state: dict) -> None:
+    """The inverse of env_stream."""
+    stream = env.unwrapped.np_random
+    if isinstance(stream, np.random.Generator):
+        stream.bit_generator.state = state
+    else:
+        key = np.array(state["state"]["key"], dtype=np.uint32)
+        stream.set_state(state | {"state": {"key": key, "pos": state["state"]["pos"]}})

@@ -11,8 +11,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
+import logging
 import os
 import sys
+import warnings
 
 import gymnasium as gym
 
@@ -20,7 +22,8 @@ from soft_actor_critic.config import RunError, TrainConfig, reported
 
 # MuJoCo 4 warns, on every make of gymnasium 1.4's MuJoCo tasks, that their XML uses a deprecated
 # attribute. Only gymnasium can change that, so that one warning is dropped; any other still prints.
-GYMNASIUM_XML_DEPRECATION = "compiler attribute 'settotalmass' is deprecated"
+GYMNASIUM_XML_DEPRECATION = "compiler attribute 'settotalmass' is deprecated"  # DeepMind Control's XML too
+DEEPMIND_CONTROL = "dm_control/"  # the ids Shimmy registers
 
 
 def make_env(config: TrainConfig, render_mode: str | None = None) -> gym.Env:
@@ -28,6 +31,8 @@ def make_env(config: TrainConfig, render_mode: str | None = None) -> gym.Env:
     gymnasium knows (or the closest ones it does), a flat Box observation (a Dict or Tuple of them,
     flattened) and a bounded Box action."""
     module, _, env_id = config.env_name.rpartition(":")
+    if env_id.startswith(DEEPMIND_CONTROL) and env_id not in gym.registry:
+        register_deepmind_control()
     known = import_env_module(module, config.env_name) if module else list(gym.registry)
     if env_id not in gym.registry:
         matches = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
@@ -43,6 +48,19 @@ def make_env(config: TrainConfig, render_mode: str | None = None) -> gym.Env:
     except RunError:
         env.close()
         raise
+
+
+def register_deepmind_control() -> None:
+    """DeepMind Control's ids (dm_control/<domain>-<task>-v0), which Shimmy registers: gymnasium 1.x loads no
+    plugins by itself."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dm_control's import warns that GLFW finds no display: no matter
+            import shimmy
+    except ImportError:
+        raise RunError(f"{DEEPMIND_CONTROL}... envs need Shimmy: pip install -r requirements-dmc.txt") from None
+    gym.register_envs(shimmy)
+    logging.getLogger("absl").addFilter(lambda record: GYMNASIUM_XML_DEPRECATION not in record.getMessage())
 
 
 def import_env_module(module: str, env_name: str) -> list[str]:

@@ -3,8 +3,12 @@
 threshold, evaluated by run name and resumed."""
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 
+import gymnasium as gym
 import pytest
 from conftest import ROOT, checkpoint_step, logged_steps
 
@@ -152,3 +156,46 @@ def test_a_bad_module_id_or_keyword_is_one_line_and_writes_nothing(tmp_path, mon
         error = capsys.readouterr().err
         assert exit_code == code and words in error and error.count("\n") == 1, error
     assert not (tmp_path / "runs").exists()
+
+
+def test_without_shimmy_a_deepmind_control_id_names_the_install_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "shimmy", None)  # import shimmy raises ImportError
+    monkeypatch.setattr(gym, "registry", {key: spec for key, spec in gym.registry.items() if "dm_control" not in key})
+    assert main(["train", "--env-name", "dm_control/cheetah-run-v0", "--directory", str(tmp_path / "runs")]) == 1
+    assert "need Shimmy: pip install -r requirements-dmc.txt" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_deepmind_control_task_trains_resumes_evaluates_and_records(tmp_path):
+    pytest.importorskip("shimmy")  # requirements-dmc.txt
+    run = ["--directory", str(tmp_path), "--run-name", "cartpole"]
+    flags = [
+        "--env-name",
+        "dm_control/cartpole-balance-v0",
+        "--max-episode-steps",
+        "50",
+        *TINY,
+        "--hidden-units",
+        "8",
+        "8",
+    ]
+    assert main(["train", *flags, *run, "--num-steps", "200", "--checkpoint-every", "100"]) == 0
+    assert main(["train", "--resume", *run, "--num-steps", "300"]) == 0  # its RandomState carried by the checkpoint
+    assert checkpoint_step(tmp_path / "cartpole") == 300
+    config = json.loads((tmp_path / "cartpole" / "config.json").read_text())
+    assert config["env_name"] == "dm_control/cartpole-balance-v0" and config["max_episode_steps"] == 50
+    # Off-screen rendering needs an OpenGL context before dm_control loads: MUJOCO_GL=egl in a process of its own.
+    evaluate = [
+        sys.executable,
+        "-m",
+        "soft_actor_critic",
+        "eval",
+        *run,
+        "--deterministic",
+        "--record",
+        "--num-episodes",
+        "1",
+    ]
+    result = subprocess.run(evaluate, cwd=ROOT, env=os.environ | {"MUJOCO_GL": "egl"}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "length 50" in result.stdout and len(list((tmp_path / "cartpole" / "videos").glob("*/episode-1.gif"))) == 1
