@@ -131,13 +131,20 @@ def evaluate(config: EvalConfig) -> list[float]:
     return returns
 
 
+def steps_per_second(env: gym.Env) -> float:
+    """The env's own speed, at which its GIFs play in real time: one step per time step (`dt`) where the env
+    has one (Pendulum's 0.05 s, a MuJoCo task's), else its render_fps, else MAX_GIF_FPS."""
+    dt = getattr(env.unwrapped, "dt", None)
+    return 1 / dt if dt else env.metadata.get("render_fps") or MAX_GIF_FPS
+
+
 def play(env: gym.Env, run_dir: Path, train_config: TrainConfig, config: EvalConfig) -> list[float]:
     """The episodes of `evaluate`, printed (and recorded) one by one; returns their returns."""
     name = CHECKPOINT_FILES[config.checkpoint]
     policy, step = load_policy(run_dir, train_config, env, name)
     print(f"the policy of step {step} from {run_dir / name}", flush=True)
     torch.manual_seed(config.seed)
-    env_fps = env.metadata.get("render_fps") or MAX_GIF_FPS
+    env_fps = steps_per_second(env)
     frame_skip = math.ceil(env_fps / MAX_GIF_FPS) if config.record else None
     video_dir = create_video_dir(run_dir) if config.record else None
     returns = []
