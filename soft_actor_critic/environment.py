@@ -104,12 +104,15 @@ def check_spaces(env: gym.Env) -> gym.Env:
         parts = list(observations.spaces) if nested else [observations]
     if any(isinstance(part, gym.spaces.Box) and (len(part.shape) == 3 or part.dtype == "uint8") for part in parts):
         raise RunError(f"{name} observes pixels ({observations}): SAC here learns from state vectors, not images")
-    # a Dict's or Tuple's parts may be scalars (DeepMind Control's are), which flatten to one number each
-    if not all(
-        isinstance(part, gym.spaces.Box) and len(part.shape) == 1 or nested and part.shape == () for part in parts
-    ):
+    if not all(flat_box(part, scalar_allowed=nested) for part in parts):
         raise RunError(f"{name} has observations of type {observations}; SAC needs a flat Box (or a Dict of them)")
     return gym.wrappers.FlattenObservation(env) if nested else env
+
+
+def flat_box(space: gym.Space, *, scalar_allowed: bool) -> bool:
+    """A Box of one dimension; or, as a part of a Dict or Tuple, of none: a scalar (DeepMind Control has them),
+    which flattens to one number."""
+    return isinstance(space, gym.spaces.Box) and (len(space.shape) == 1 or scalar_allowed and space.shape == ())
 
 
 def drop_gymnasium_xml_deprecation() -> None:

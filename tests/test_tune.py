@@ -275,3 +275,51 @@ def test_a_trial_asked_for_just_before_a_kill_is_taken_up_not_left_running_for_e
     assert [trial.number for trial in study.trials] == [0, 1]  # taken up, not asked again
     assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert checkpoint_step(tmp_path / "study" / "trial=1_seed=1") == 300
+
+
+def test_a_trial_left_running_whose_runs_had_all_finished_is_told_by_the_next_command(tmp_path):
+    """As when a driver is killed after a trial's last run finished but before it told the study."""
+    assert main(tune(tmp_path, "--trials", "1", "--seeds", "1", *SPACE)) == 0
+    study = load(tmp_path / "study")
+    trial = study.ask(study.trials[0].distributions)
+    run = ["--directory", str(tmp_path / "study"), "--run-name", f"trial={trial.number}_seed=1"]
+    assert main(["train", *TINY, *run]) == 0  # its one run, finished
+    assert main(tune(tmp_path, "--trials", "2", "--seeds", "1", *SPACE)) == 0
+    study = load(tmp_path / "study")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="its trials fail for want of a GPU")
+def test_a_failed_trial_never_starts_its_queued_seeds(tmp_path):
+    argv = tune(tmp_path, "--trials", "1", "--workers", "2", "--device", "cuda")
+    argv[argv.index("--seeds") + 1 : argv.index("--seeds") + 3] = ["1", "2", "3"]  # seed 3 waits for a worker
+    assert main(argv) == 1
+    assert [trial.state for trial in load(tmp_path / "study").trials] == [optuna.trial.TrialState.FAIL] * 3
+    assert not list((tmp_path / "study" / "logs").glob("*_seed=3.log"))  # a trial that failed trains no more
+
+
+def test_confirm_seeds_train_the_best_setting_and_the_defaults_on_unseen_seeds(tmp_path, capsys):
+    assert main(tune(tmp_path, "--trials", "2", "--seeds", "1", *SPACE, "--confirm-seeds", "7", "8")) == 0
+    study = load(tmp_path / "study")
+    best = study.best_trial
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("on seeds 7 8, which the study never saw: "))
+    assert f"trial {best.number}'s setting " in line and "the defaults " in line
+    for sweep_name, learning_rate in (
+        (f"confirm-trial={best.number}", best.params["learning_rate"]),
+        ("confirm-defaults", 3e-4),
+    ):
+        for seed in (7, 8):
+            run_dir = tmp_path / "study" / sweep_name / f"seed={seed}"
+            config = json.loads((run_dir / "config.json").read_text())
+            assert checkpoint_step(run_dir) == 300 and config["seed"] == seed
+            assert config["learning_rate"] == learning_rate and config["hidden_units"] == [8, 8]  # the fixed flags kept
+
+
+def test_a_study_folder_whose_storage_is_not_found_is_not_taken_over(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert main(tune(tmp_path, "--trials", "1", "--seeds", "1", "--storage", storage)) == 0
+    capsys.readouterr()
+    assert main(tune(tmp_path, "--trials", "1", "--seeds", "1")) == 1  # --storage forgotten
+    assert "holds another study's runs: give its --storage" in capsys.readouterr().err
+    assert not (tmp_path / "study" / "study.db").exists()

@@ -39,16 +39,16 @@ def schedule(pool, plan: Plan, *, done: int) -> StopRequest:
     earlier commands; returns the stop request, whose signum is set if Ctrl-C or SIGTERM came."""
     with stop_requests(second_interrupt_aborts=False) as stop, console.ProgressBar(plan.total(), done) as bar:
         while True:
-            while stop.signum is None and pool.free() > 0 and (group := plan.next_group()) is not None:
-                pool.start(group)
-            if stop.signum is not None:
+            if stop.signum is None:
+                plan.check(pool)  # first: what ended may be due to be told, and what to start next follows from it
+                while pool.free() > 0 and (group := plan.next_group()) is not None:
+                    pool.start(group)
+            else:
                 pool.stop()  # each running group once; a second Ctrl-C changes nothing
             if not pool.running:  # nothing runs, and nothing more will start
                 return stop
             for names, seconds, outcome in pool.wait():  # at most a second
                 plan.ended(names, seconds, outcome)
-            if stop.signum is None:
-                plan.check(pool)
             bar.total = plan.total()
             bar.update(pool.steps() + done - bar.n)
             bar.set_postfix_str(plan.status(), refresh=False)

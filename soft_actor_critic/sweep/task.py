@@ -51,16 +51,18 @@ def train_in_sweep(
     trained, and how it ended: "finished", "interrupted" or the error it stopped on."""
     from soft_actor_critic.train import train_runs  # gymnasium and the training code load in the worker only
 
-    # read again here, cheaply, rather than passed in: a retried Ray task goes on from the checkpoints of now
-    steps = [checkpoint_step(Path(run.directory) / run.run_name) for run in group]
+    # read here, cheaply, rather than passed in: a retried Ray task goes on from the checkpoints of now
+    steps = checkpoint_steps(group)
     if all(step is not None and step >= run.num_steps for run, step in zip(group, steps)):
         return [(run.run_name, 0.0, "finished") for run in group]
     start = time.perf_counter()
     with output_to(Path(group[0].directory) / LOG_FOLDER / f"{group[0].run_name}.log"):
         try:
+            for run in group:  # a worker of a killed sweep may still be writing its last checkpoint
+                wait_until_free(Path(run.directory) / run.run_name, BUSY_SECONDS)
+            steps = checkpoint_steps(group)  # again: that checkpoint may be new
             for run, step in zip(group, steps):
                 run_dir = Path(run.directory) / run.run_name
-                wait_until_free(run_dir, BUSY_SECONDS)  # a worker of a killed sweep may still be checkpointing it
                 if step is None and run_dir.exists():  # stopped before its first checkpoint: nothing to continue
                     with locked(run_dir):  # unless another process is training it now
                         shutil.rmtree(run_dir)
@@ -80,6 +82,11 @@ def train_in_sweep(
             traceback.print_exc()
             outcome = f"error: {first_line(error)}"
     return [(run.run_name, time.perf_counter() - start, outcome) for run in group]
+
+
+def checkpoint_steps(group: list[TrainConfig]) -> list[int | None]:
+    """The step of each run's checkpoint, None for a run without one."""
+    return [checkpoint_step(Path(run.directory) / run.run_name) for run in group]
 
 
 @contextlib.contextmanager

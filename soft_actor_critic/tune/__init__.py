@@ -60,6 +60,8 @@ def tune(config: TuneConfig, train_args: dict, given: set[str], *, command: str,
             f"study {config.study_name} was run with {key} {saved[key]}, not {setup[key]}: continue it with its "
             "own flags or its name alone, or choose another --study-name"
         )
+    if not saved and any(study_dir.glob("trial=*")):  # not found where it was looked for
+        raise RunError(f"{study_dir} holds another study's runs: give its --storage, or choose another --study-name")
     if not config.report:
         check_before_writing([base], config.ray_address)  # all checked: now the study may be written
     with reported(f"cannot create the study folder {study_dir}", OSError):  # its runs, lock and report
@@ -149,12 +151,14 @@ def confirm(config: TuneConfig, train_args: dict, best: dict, number: int, study
     """Train the best setting and the defaults on config.confirm_seeds, two sweeps in the study's folder, and
     print their IQMs side by side: a tuned result reported on the seeds it was tuned on overstates it."""
     execution = {field.name: getattr(config, field.name) for field in dataclasses.fields(Execution)}
-    grid = train_args | {"directory": str(study_dir), "seed": list(config.confirm_seeds)}
-    rows = {}
-    for name, setting in ((f"confirm-trial={number}", best), ("confirm-defaults", {})):
-        rows[name] = sweep(SweepConfig(sweep_name=name, **execution), grid | setting, command)[0]
+    # one value each (a sweep reads a list as several), but the seeds
+    fixed = {name: tuple(value) if isinstance(value, list) else value for name, value in train_args.items()}
+    grid = fixed | {"directory": str(study_dir), "seed": list(config.confirm_seeds)}
+    best_row, default_row = (  # each sweep's summary has one row: its one setting
+        sweep(SweepConfig(sweep_name=name, **execution), grid | setting, command)[0]
+        for name, setting in ((f"confirm-trial={number}", best), ("confirm-defaults", {}))
+    )
     seeds = " ".join(map(str, config.confirm_seeds))
-    best_row, default_row = rows[f"confirm-trial={number}"], rows["confirm-defaults"]
     console.say(
         f"on seeds {seeds}, which the study never saw: trial {number}'s setting {interval(best_row)}, "
         f"the defaults {interval(default_row)} (IQM [95% CI] of the final evals)"

@@ -112,10 +112,10 @@ class StudyPlan:
             TrainConfig(**self.shared, **settings, seed=seed, run_name=f"trial={trial.number}_seed={seed}")
             for seed in self.config.seeds
         ]
-        new = self.running[trial.number] = Trial(trial, runs, reported)
         steps = {run: checkpoint_step(run_dir(run)) for run in runs}
-        new.ended = {run.run_name: "finished" for run, step in steps.items() if (step or 0) >= run.num_steps}
-        todo = {run: step for run, step in steps.items() if run.run_name not in new.ended}
+        finished = {run.run_name: "finished" for run, step in steps.items() if (step or 0) >= run.num_steps}
+        self.running[trial.number] = Trial(trial, runs, reported, ended=finished)
+        todo = {run: step for run, step in steps.items() if run.run_name not in finished}
         self.queue.extend(packed_groups(todo, self.config.seeds_per_process))
         self.owner.update(dict.fromkeys((run.run_name for run in runs), trial.number))
 
@@ -128,7 +128,8 @@ class StudyPlan:
         """Report each running trial's new evals, prune those that fall behind, tell those whose runs have all
         ended; once FAILURES_IN_A_ROW trials have failed, stop every run (each checkpoints) and ask no more."""
         for number, trial in list(self.running.items()):
-            if judge(trial, self.base):
+            failed = any(outcome.startswith("error") for outcome in trial.ended.values())
+            if failed or judge(trial, self.base):  # its other seeds would train for nothing
                 pool.stop({run.run_name for run in trial.runs})
                 self.unqueue(number)
             if len(trial.ended) == len(trial.runs):
@@ -139,10 +140,11 @@ class StudyPlan:
             self.queue.clear()
 
     def unqueue(self, number: int) -> None:
-        """Take a pruned trial's runs that have not started out of the queue: they never will."""
+        """Take the runs of a pruned (or failed) trial that have not started out of the queue: they never will."""
         unstarted = [group for group in self.queue if self.owner[group[0].run_name] == number]
         self.queue = [group for group in self.queue if group not in unstarted]
-        self.running[number].ended |= {run.run_name: "pruned before it started" for group in unstarted for run in group}
+        for group in unstarted:
+            self.running[number].ended |= dict.fromkeys((run.run_name for run in group), "not started")
 
     def tell(self, trial: Trial) -> None:
         """Tell the study how a trial whose runs have all ended went, and say it. A trial whose runs were
