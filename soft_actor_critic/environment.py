@@ -33,8 +33,10 @@ def make_env(config: TrainConfig, render_mode: str | None = None) -> gym.Env:
     module, _, env_id = config.env_name.rpartition(":")
     if env_id.startswith(DEEPMIND_CONTROL) and env_id not in gym.registry:
         register_deepmind_control()
-    known = import_env_module(module, config.env_name) if module else list(gym.registry)
+    if module:
+        import_env_module(module, config.env_name)
     if env_id not in gym.registry:
+        known = env_ids_of(module) if module else list(gym.registry)
         matches = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(matches)}?" if matches else ""
         raise RunError(f"unknown environment {env_id!r}{' in ' + module if module else ''}{hint}")
@@ -63,13 +65,16 @@ def register_deepmind_control() -> None:
     logging.getLogger("absl").addFilter(lambda record: GYMNASIUM_XML_DEPRECATION not in record.getMessage())
 
 
-def import_env_module(module: str, env_name: str) -> list[str]:
-    """Import the module of a `module:EnvId`, from the working folder or the installed packages; returns the
-    ids of the envs it defines (for the 'did you mean' hint)."""
+def import_env_module(module: str, env_name: str) -> None:
+    """Import the module of a `module:EnvId`, from the working folder or the installed packages."""
     if os.getcwd() not in sys.path:  # the console script and `python3 soft_actor_critic` do not look there
         sys.path.append(os.getcwd())
     with reported(f"cannot import {module} (of --env-name {env_name})", Exception):  # its own code may raise
         importlib.import_module(module)
+
+
+def env_ids_of(module: str) -> list[str]:
+    """The ids of the envs a module defines, for the 'did you mean' hint of an id it does not."""
     return [env_id for env_id, spec in gym.registry.items() if module_of(spec.entry_point).startswith(module)]
 
 

@@ -48,11 +48,12 @@ def tune(config: TuneConfig, train_args: dict, given: set[str], *, command: str,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_dir = Path(train_args["directory"]) / config.study_name
     storage, saved = stored_study(optuna, config, study_dir)
-    config, train_args = with_stored_setup(config, train_args, given, saved)
+    fixed = saved_fixed(saved)
+    config, train_args = with_stored_setup(config, train_args, given, saved, fixed)
     base = TrainConfig(**train_args)
     if not base.eval_every:
         raise ConfigError("--eval-every must be positive: tune judges trials by their periodic evals")
-    space = search_space(config, base, given | set(saved_fixed(saved)))
+    space = search_space(config, base, given | set(fixed))  # the study's fixed flags stay fixed
     setup = setup_of(config, base, space)
     if differing := [key for key in setup if key in saved and saved[key] != setup[key] and key != "--trials"]:
         key = differing[0]
@@ -109,10 +110,13 @@ def saved_fixed(saved: dict) -> dict:
     }
 
 
-def with_stored_setup(config: TuneConfig, train_args: dict, given: set[str], saved: dict) -> tuple[TuneConfig, dict]:
-    """The flags not given on the command line take the stored study's values, so that its name alone continues
-    or reports it; the flags given are compared with the stored ones afterwards."""
-    train_args = train_args | {name: value for name, value in saved_fixed(saved).items() if name not in given}
+def with_stored_setup(
+    config: TuneConfig, train_args: dict, given: set[str], saved: dict, fixed: dict
+) -> tuple[TuneConfig, dict]:
+    """The flags not given on the command line take the stored study's values (`fixed`: its train flags, as
+    saved_fixed reads them), so that its name alone continues or reports it; the flags given are compared with
+    the stored ones afterwards."""
+    train_args = train_args | {name: value for name, value in fixed.items() if name not in given}
     stored = {name: saved.get(flag_name(name)) for name in STORED_TUNE_FLAGS if name not in given}
     stored["space"] = tuple(stored["space"].split()) if stored.get("space") is not None else None
     return dataclasses.replace(

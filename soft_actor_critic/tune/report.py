@@ -25,7 +25,8 @@ def report(optuna, study, study_dir: Path, shared: dict, program: str):
     command; write trials.csv and the plots. Returns the best complete trial, or None if none is."""
     names = sorted({name for trial in study.trials for name in trial.params})
     params = [flag_name(name).removeprefix("--") for name in names]
-    rows = [row_of(trial, names, params, study_dir) for trial in study.trials]
+    times = read_wall_times(study_dir / WALL_TIMES_FILE)
+    rows = [row_of(trial, names, params, study_dir, times) for trial in study.trials]
     header = ["trial", "state", "value", "pruned at", "env steps", "minutes", *params]
     write_csv(study_dir / TRIALS_FILE, header, rows)
     states = [row["state"] for row in rows]
@@ -49,11 +50,10 @@ def report(optuna, study, study_dir: Path, shared: dict, program: str):
     return best
 
 
-def row_of(trial, names: list[str], params: list[str], study_dir: Path) -> dict:
-    """A trial's row of trials.csv: how it ended, its value (complete) or the step it was pruned at and its
-    eval there, the env steps its seeds trained, their wall time in minutes, and its setting."""
+def row_of(trial, names: list[str], params: list[str], study_dir: Path, times: dict[str, float]) -> dict:
+    """A trial's row of trials.csv: how it ended, its value (complete) or the step it was pruned at, the env
+    steps its seeds trained, their wall time in minutes (of `times`, the study's wall_times.json), its setting."""
     runs = sorted(study_dir.glob(f"trial={trial.number}_seed=*"))
-    times = read_wall_times(study_dir / WALL_TIMES_FILE)
     row = {"trial": trial.number, "state": trial.state.name.lower(), "value": trial.value}
     if trial.state.name == "PRUNED":
         row["pruned at"] = trial.last_step
