@@ -85,7 +85,7 @@ def train_ours(
 ) -> None:
     sys.path.insert(0, str(REPO))
     from soft_actor_critic.config import TrainConfig
-    from soft_actor_critic.train import train
+    from soft_actor_critic.training import train
 
     config = TrainConfig(
         env_name=env_id,

@@ -175,7 +175,7 @@ def run_command(command: str, args: dict, *, resume: bool = False, argv: list[st
         tune(*config, command=f"{prog} {shlex.join(argv)}", program=prog)
     elif command == "train":
         config = resumed_config(args, given_flags(argv)) if resume else TrainConfig(**args)
-        from soft_actor_critic.train import train
+        from soft_actor_critic.training import train
 
         train(config, resume, program=prog)
     elif command == "eval":

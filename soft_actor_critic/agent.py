@@ -41,7 +41,7 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 class Agent:
     """SAC's learner: the policy, the twin critic and its Polyak-averaged target, the temperature log_alpha,
     and an Adam optimizer for each of the three; `act` picks an action, `update` takes one gradient step
-    on a batch. It touches no env, file or log: train.py drives it, checkpoints.py saves it."""
+    on a batch. It touches no env, file or log: training.py drives it, checkpoints.py saves it."""
 
     # Every part that training changes, declared once (as SB3's _get_torch_save_params): a tensor added
     # here reaches the checkpoint, the finiteness check and the CUDA-graph capture alike.

@@ -13,7 +13,7 @@ from soft_actor_critic.checkpoints import Progress, Seeds, random_states, restor
 from soft_actor_critic.config import RunError, TrainConfig
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.train import train
+from soft_actor_critic.training import train
 
 
 def test_a_seed_splits_into_independent_streams_alike_every_time():

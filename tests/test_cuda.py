@@ -19,7 +19,7 @@ from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.cuda_graphs import GraphedAct, GraphedUpdate
 from soft_actor_critic.packed import PackedAgent
 from soft_actor_critic.replay_buffer import ReplayBuffer, stack
-from soft_actor_critic.train import train
+from soft_actor_critic.training import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

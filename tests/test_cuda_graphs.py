@@ -17,7 +17,7 @@ from soft_actor_critic.agent import Agent
 from soft_actor_critic.plot import scalars
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import read_eval_rows
-from soft_actor_critic.train import train, train_runs
+from soft_actor_critic.training import train, train_runs
 
 
 class EagerGraph:

@@ -5,7 +5,7 @@ import pytest
 
 from soft_actor_critic.config import EvalConfig, TrainConfig
 from soft_actor_critic.evaluate import evaluate
-from soft_actor_critic.train import train
+from soft_actor_critic.training import train
 
 
 @pytest.mark.slow

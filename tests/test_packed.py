@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_agent import ACTION_DIM, OBSERVATION_DIM, make_batch
 from test_train import CounterEnv
 
-from soft_actor_critic import train as train_module
+from soft_actor_critic import training as train_module
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import ALGORITHMS, RunError, TrainConfig
@@ -21,7 +21,7 @@ from soft_actor_critic.networks import BatchRenorm
 from soft_actor_critic.packed import PackedAgent
 from soft_actor_critic.replay_buffer import Batch, stack
 from soft_actor_critic.runs import read_eval_rows
-from soft_actor_critic.train import train, train_runs
+from soft_actor_critic.training import train, train_runs
 
 SEEDS = 3
 CONFIGS = {  # CrossQ's batch renormalization past its warm-up after the first update: both of its branches

@@ -14,7 +14,7 @@ from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.evaluate import deterministic_returns
 from soft_actor_critic.networks import SquashedGaussianPolicy
-from soft_actor_critic.train import train
+from soft_actor_critic.training import train
 
 
 def eval_rows(run_dir) -> list[dict]:

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from soft_actor_critic.__main__ import main
 from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.plot import RunCurves, draw, draw_env, find_runs, group_by_setting, load_run, smooth
-from soft_actor_critic.train import train
+from soft_actor_critic.training import train
 
 
 @pytest.fixture(scope="module")

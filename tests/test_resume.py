@@ -20,7 +20,7 @@ from soft_actor_critic.__main__ import main
 from soft_actor_critic.agent import Agent
 from soft_actor_critic.config import RunError
 from soft_actor_critic.runs import find_run
-from soft_actor_critic.train import resume_hint, train
+from soft_actor_critic.training import resume_hint, train
 
 
 def test_resume_continues_the_step_count_the_buffer_and_the_curves(small_config, capsys):

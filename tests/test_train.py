@@ -11,7 +11,7 @@ from soft_actor_critic.agent import Agent
 from soft_actor_critic.checkpoints import Progress, Seeds
 from soft_actor_critic.config import RunError
 from soft_actor_critic.replay_buffer import ReplayBuffer
-from soft_actor_critic.train import Training, build_agent_and_buffer, resolve_device, training_loop
+from soft_actor_critic.training import Training, build_agent_and_buffer, resolve_device, training_loop
 
 
 class CounterEnv(gym.Env):
@@ -168,7 +168,7 @@ def test_device_auto_takes_cuda_only_when_there_is_one(cuda_available, monkeypat
 
 @pytest.mark.parametrize("load, noted", [(0.1, False), (64.0, True)])
 def test_a_busy_machine_is_noted_when_torchs_threads_would_spin_on_it(load, noted, monkeypatch, capsys):
-    from soft_actor_critic import train as train_module
+    from soft_actor_critic import training as train_module
 
     monkeypatch.setattr(train_module.os, "getloadavg", lambda: (load, load, load))
     monkeypatch.setattr(train_module.torch, "get_num_threads", lambda: 2)

@@ -49,7 +49,7 @@ def train_in_sweep(
     and stand at the same step, packed into this process (--seeds-per-process). The output goes to
     <sweep>/logs/<first run>.log, the steps to `count_steps`; returns each run's name, how long it
     trained, and how it ended: "finished", "interrupted" or the error it stopped on."""
-    from soft_actor_critic.train import train_runs  # gymnasium and the training code load in the worker only
+    from soft_actor_critic.training import train_runs  # gymnasium and the training code load in the worker only
 
     # read here, cheaply, rather than passed in: a retried Ray task goes on from the checkpoints of now
     steps = checkpoint_steps(group)
