@@ -25,12 +25,11 @@ from soft_actor_critic.config import (
     Interrupted,
     PlotConfig,
     RunError,
-    SweepConfig,
     TrainConfig,
-    TuneConfig,
     check_run_reference,
 )
 from soft_actor_critic.flags import FIELD_TYPES, flag_name, layer_widths, show
+from soft_actor_critic.study_config import SweepConfig, TuneConfig
 
 
 def program(argv0: str | None = None, python: str | None = None) -> str:

@@ -7,16 +7,9 @@ import sys
 import pytest
 from conftest import ROOT
 
-from soft_actor_critic.config import (
-    EXECUTION_SETTINGS,
-    RESUME_FLAGS,
-    ConfigError,
-    EvalConfig,
-    PlotConfig,
-    SweepConfig,
-    TrainConfig,
-)
+from soft_actor_critic.config import EXECUTION_SETTINGS, RESUME_FLAGS, ConfigError, EvalConfig, PlotConfig, TrainConfig
 from soft_actor_critic.flags import FIELD_TYPES, flag_name
+from soft_actor_critic.study_config import SweepConfig
 
 
 def test_a_flag_is_its_field_name_with_dashes():

@@ -249,7 +249,8 @@ def test_a_study_reports_and_continues_by_its_name_alone(tmp_path, capsys):
 
 
 def test_the_default_space_keeps_to_the_budget_and_the_widths_a_cpu_trains():
-    from soft_actor_critic.config import TrainConfig, TuneConfig
+    from soft_actor_critic.config import TrainConfig
+    from soft_actor_critic.study_config import TuneConfig
     from soft_actor_critic.tune.space import search_space
 
     for algorithm, widest in (("sac", 256), ("crossq", 1024)):

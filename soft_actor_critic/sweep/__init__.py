@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import Execution, SweepConfig, TrainConfig
+from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.runs import checkpoint_step
+from soft_actor_critic.study_config import Execution, SweepConfig
 from soft_actor_critic.sweep.grid import expand, read_manifest, write_manifest
 from soft_actor_critic.sweep.schedule import schedule, workers
 from soft_actor_critic.sweep.summary import summarize

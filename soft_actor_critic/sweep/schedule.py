@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from soft_actor_critic import console
-from soft_actor_critic.config import Execution, TrainConfig
+from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.signals import StopRequest, stop_requests
+from soft_actor_critic.study_config import Execution
 
 
 class Plan(Protocol):

@@ -14,18 +14,10 @@ import dataclasses
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import (
-    ConfigError,
-    Execution,
-    RunError,
-    SweepConfig,
-    TrainConfig,
-    TuneConfig,
-    reported,
-    setting_key,
-)
+from soft_actor_critic.config import ConfigError, RunError, TrainConfig, reported, setting_key
 from soft_actor_critic.flags import flag_name
 from soft_actor_critic.runs import locked
+from soft_actor_critic.study_config import Execution, SweepConfig, TuneConfig
 from soft_actor_critic.sweep import check_before_writing, sweep
 from soft_actor_critic.sweep.grid import as_json
 from soft_actor_critic.tune.space import drawn_setting, search_space

@@ -14,8 +14,9 @@ import itertools
 from dataclasses import dataclass
 
 from soft_actor_critic.algorithms import ALGORITHMS
-from soft_actor_critic.config import NOT_SETTINGS, ConfigError, TrainConfig, TuneConfig
+from soft_actor_critic.config import NOT_SETTINGS, ConfigError, TrainConfig
 from soft_actor_critic.flags import FIELD_TYPES, flag_name, layer_widths, show
+from soft_actor_critic.study_config import TuneConfig
 
 # What a trial may not change: how long it trains and is judged, and what is not a setting at all.
 FIXED = (*NOT_SETTINGS, "env_name", "algorithm", "num_steps", "eval_every", "eval_episodes")

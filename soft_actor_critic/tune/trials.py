@@ -13,9 +13,10 @@ import statistics
 from pathlib import Path
 
 from soft_actor_critic import console
-from soft_actor_critic.config import Interrupted, RunError, TrainConfig, TuneConfig
+from soft_actor_critic.config import Interrupted, RunError, TrainConfig
 from soft_actor_critic.runs import checkpoint_step, read_eval_rows
 from soft_actor_critic.signals import signal_name
+from soft_actor_critic.study_config import TuneConfig
 from soft_actor_critic.sweep.schedule import schedule, workers
 from soft_actor_critic.sweep.task import packed_groups, record_outcome
 from soft_actor_critic.tune.space import drawn_setting
