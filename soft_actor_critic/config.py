@@ -159,6 +159,19 @@ class TrainConfig:
     save_buffer: bool = flag(True, "save the replay buffer beside each checkpoint, so that --resume continues with it")
     eval_every: int = flag(10_000, "env steps between evals with deterministic actions, logged to eval.csv (0: none)")
     eval_episodes: int = flag(10, "episodes per periodic eval")
+    capture_video: bool = flag(
+        False,
+        "render the first episode of each periodic eval off-screen, as <run>/videos/step=<N>.gif and as eval/video "
+        "in TensorBoard's Images tab; the eval returns are the same without",
+    )
+    track: bool = flag(
+        False,
+        "also log the run to Weights & Biases (pip install -r requirements-track.txt): its TensorBoard scalars, its "
+        "config and its eval videos; W&B's files go into the run folder, and --resume continues the same W&B run",
+    )
+    wandb_project: str = flag("soft-actor-critic", "the W&B project of --track")
+    wandb_entity: str | None = flag(None, "the W&B team or user of --track; None: your default entity")
+    wandb_group: str | None = flag(None, "the W&B group of --track; None: a sweep's or a study's name, else none")
 
     def __post_init__(self) -> None:
         _check_choice("--algorithm", self.algorithm, ALGORITHMS)
@@ -179,6 +192,7 @@ class TrainConfig:
             self.max_episode_steps is None or self.max_episode_steps > 0,
             f"--max-episode-steps must be positive, got {self.max_episode_steps}",
         )
+        _require(not self.capture_video or self.eval_every, "--capture-video films the evals: it needs --eval-every")
         _check_choice("--device", self.device, DEVICES)
         for name in ("batch_size", "memory_size", "num_steps", "updates_per_step", "policy_delay", "eval_episodes"):
             _require(getattr(self, name) > 0, f"{flag_name(name)} must be positive, got {getattr(self, name)}")
@@ -220,14 +234,15 @@ class TrainConfig:
         return dataclasses.replace(self, **{name: flags[name] for name in changeable if name in flags})
 
 
-# How a run is carried out, not what it learns: these may differ when a run, or a sweep, is continued.
-EXECUTION_SETTINGS = ("checkpoint_every", "save_buffer", "device", "cuda_graphs")
+# How a run is carried out and watched, not what it learns: these may differ when a run, or a sweep, is continued.
+WATCHING = ("capture_video", "track", "wandb_project", "wandb_entity", "wandb_group")
+EXECUTION_SETTINGS = ("checkpoint_every", "save_buffer", "device", "cuda_graphs", *WATCHING)
 # What `train --resume` may change: that, how long it trains, and its evals; anything else would no longer
 # be the run that was checkpointed. (The periodic evals use an env and no random stream of their own: they
 # never change the training.)
 RESUME_FLAGS = ("num_steps", *EXECUTION_SETTINGS, "eval_every", "eval_episodes")
 # What a sweep passes to every run as one value, where each other flag takes a value per setting.
-ONE_VALUE_IN_A_SWEEP = ("directory", "env_kwargs")
+ONE_VALUE_IN_A_SWEEP = ("directory", "env_kwargs", *WATCHING)
 # What runs of one setting may differ in: their seed, where they are, and how they are carried out.
 NOT_SETTINGS = ("seed", "run_name", "directory", *EXECUTION_SETTINGS)
 

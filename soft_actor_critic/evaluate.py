@@ -27,6 +27,7 @@ from soft_actor_critic.runs import (
     timestamp,
 )
 
+VIDEO_DIR = "videos"  # of a run folder: the GIFs of train --capture-video, and a folder per eval --record
 MAX_GIF_FPS = 30  # frames above this rate are dropped: smaller files, and browsers slow faster GIFs anyway
 
 
@@ -36,8 +37,8 @@ def has_display() -> bool:
 
 def create_video_dir(run_dir: Path) -> Path:
     """A new folder for this eval's GIFs, <run>/videos/<date>_<time>: earlier recordings stay."""
-    with reported(f"cannot create a folder for GIFs in {run_dir / 'videos'}", OSError):
-        return create_unique_dir(run_dir / "videos", timestamp())
+    with reported(f"cannot create a folder for GIFs in {run_dir / VIDEO_DIR}", OSError):
+        return create_unique_dir(run_dir / VIDEO_DIR, timestamp())
 
 
 def load_policy(
@@ -96,9 +97,11 @@ def rollout(
         done = terminated or truncated
 
 
-def deterministic_returns(env: gym.Env, policy: SquashedGaussianPolicy, num_episodes: int, seed: int) -> list[float]:
+def deterministic_returns(
+    env: gym.Env, policy: SquashedGaussianPolicy, num_episodes: int, seed: int | None
+) -> list[float]:
     """The returns of num_episodes episodes acting with tanh(mean); the first reset is seeded with `seed`,
-    so every call plays the same episodes."""
+    so every call plays the same episodes (None: the env's generator goes on)."""
     return [
         rollout(env, policy, deterministic=True, seed=seed if episode == 0 else None)[0]
         for episode in range(num_episodes)
@@ -117,18 +120,31 @@ def evaluate(config: EvalConfig) -> list[float]:
             raise ConfigError(f"{flag} {given} differs from the run's {saved}; leave it out to use the run's")
     if config.render and not has_display():
         raise RunError("--render needs a display and none was found; use --record to write GIFs instead")
-    if config.record and not has_display():
-        os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's off-screen renderer; Box2D needs none
-        # pygame.init() (classic control's renderer) would look for a display and a sound card, and
-        # print an error about each to stderr although it renders fine: give it SDL's null devices.
-        os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    if config.record:
+        render_off_screen()
 
     render_mode = "human" if config.render else "rgb_array" if config.record else None
     with contextlib.closing(make_env(train_config, render_mode=render_mode)) as env:
         returns = play(env, run_dir, train_config, config)
     print(f"mean return {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes", flush=True)
     return returns
+
+
+def render_off_screen() -> None:
+    """Where there is no display, the settings that render rgb_array frames without one. They are read when
+    an env's renderer starts, so they may come after the env's module was imported."""
+    if has_display():
+        return
+    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's off-screen renderer; Box2D needs none
+    # pygame.init() (classic control's renderer) would look for a display and a sound card, and
+    # print an error about each to stderr although it renders fine: give it SDL's null devices.
+    os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+
+def gif_frame_skip(env: gym.Env) -> int:
+    """Every how many steps a GIF of the env keeps a frame: as few as play at MAX_GIF_FPS or slower."""
+    return math.ceil(steps_per_second(env) / MAX_GIF_FPS)
 
 
 def steps_per_second(env: gym.Env) -> float:
@@ -145,7 +161,7 @@ def play(env: gym.Env, run_dir: Path, train_config: TrainConfig, config: EvalCon
     print(f"the policy of step {step} from {run_dir / name}", flush=True)
     torch.manual_seed(config.seed)
     env_fps = steps_per_second(env)
-    frame_skip = math.ceil(env_fps / MAX_GIF_FPS) if config.record else None
+    frame_skip = gif_frame_skip(env) if config.record else None
     video_dir = create_video_dir(run_dir) if config.record else None
     returns = []
     for episode in range(1, config.num_episodes + 1):

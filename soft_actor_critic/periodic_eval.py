@@ -1,5 +1,6 @@
 """The periodic evals of training: deterministic episodes every --eval-every steps, logged to TensorBoard
-and eval.csv, with the rule that keeps the best policy in best.pt. This module owns both files."""
+and eval.csv, with the rule that keeps the best policy in best.pt (this module owns both files), and with
+--capture-video a GIF of each eval's first episode."""
 
 from __future__ import annotations
 
@@ -9,13 +10,24 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from torch.utils.tensorboard import SummaryWriter
+from PIL import Image
 
 from soft_actor_critic.agent import Agent
-from soft_actor_critic.config import RunError
+from soft_actor_critic.config import RunError, TrainConfig, reported
 from soft_actor_critic.console import say
-from soft_actor_critic.evaluate import deterministic_returns
+from soft_actor_critic.environment import make_env
+from soft_actor_critic.evaluate import (
+    VIDEO_DIR,
+    deterministic_returns,
+    gif_frame_skip,
+    render_frame,
+    render_off_screen,
+    rollout,
+    steps_per_second,
+    write_gif,
+)
 from soft_actor_critic.runs import BEST_FILE, EvalRow, load_checkpoint, read_eval_rows, save_best, write_eval_rows
+from soft_actor_critic.tracking import RunWriter
 
 
 class PeriodicEval:
@@ -28,16 +40,31 @@ class PeriodicEval:
     """
 
     def __init__(
-        self, run_dir: Path, env: gym.Env, agent: Agent, writer: SummaryWriter, *, episodes: int, seed: int
+        self,
+        run_dir: Path,
+        env: gym.Env,
+        agent: Agent,
+        writer: RunWriter,
+        *,
+        episodes: int,
+        seed: int,
+        video: bool = False,
     ) -> None:
         self.run_dir, self.env, self.agent, self.writer = run_dir, env, agent, writer
         self.episodes, self.seed = episodes, seed
+        self.frame_skip = gif_frame_skip(env) if video else None  # None: no video
         self.rows = read_eval_rows(run_dir)  # forget_evals_after() has dropped those past the checkpoint
         self.best_return = best_eval_return(run_dir)
 
     def __call__(self, step: int) -> None:
         """Evaluate the policy of `step`; it goes to best.pt if it beats every eval so far."""
-        returns = deterministic_returns(self.env, self.agent.policy, self.episodes, self.seed)
+        policy = self.agent.policy
+        # The first episode, seeded, is the one a video shows. Rendering reads the env's state and draws
+        # on no random stream: the returns are the same without it.
+        first, _, frames = rollout(self.env, policy, deterministic=True, seed=self.seed, frame_skip=self.frame_skip)
+        returns = [first, *deterministic_returns(self.env, policy, self.episodes - 1, seed=None)]
+        if frames:
+            self.record(frames, step)
         mean, std = float(np.mean(returns)), float(np.std(returns))
         self.writer.add_scalar("eval/return", mean, step)
         self.writer.add_scalar("eval/return_std", std, step)
@@ -48,6 +75,31 @@ class PeriodicEval:
             self.best_return = mean
             save_best(self.run_dir, {"policy": self.agent.policy.state_dict(), "step": step, "eval_return": mean})
         say(f"step {step}: eval return {mean:.1f} ± {std:.1f} over {len(returns)} episodes" + " (best)" * best)
+
+    def record(self, frames: list[Image.Image], step: int) -> None:
+        """The eval's video: <run>/videos/step=<step>.gif, also in TensorBoard (and W&B) as eval/video."""
+        path = self.run_dir / VIDEO_DIR / f"step={step}.gif"
+        with reported(f"cannot create {path.parent}", OSError):
+            path.parent.mkdir(exist_ok=True)
+        write_gif(frames, path, steps_per_second(self.env) / self.frame_skip)
+        self.writer.add_gif("eval/video", path, step)
+
+
+def make_eval_env(config: TrainConfig) -> gym.Env:
+    """The run's eval env; with --capture-video, one that renders off-screen, tried once now, so that an env that
+    cannot is refused before the run starts, not at its first eval. (Each eval seeds its first reset: this
+    reset changes none of them.)"""
+    if not config.capture_video:
+        return make_env(config)
+    render_off_screen()
+    env = make_env(config, render_mode="rgb_array")
+    try:
+        env.reset(seed=0)
+        render_frame(env)
+    except RunError as error:
+        env.close()
+        raise RunError(f"--capture-video: {error}") from None
+    return env
 
 
 def forget_evals_after(run_dir: Path, step: int) -> None:

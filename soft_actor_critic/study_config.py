@@ -10,6 +10,13 @@ from soft_actor_critic.config import ConfigError, check_run_name, check_seed
 from soft_actor_critic.flags import flag, flag_name, show
 
 
+def grouped(train_args: dict, name: str) -> dict:
+    """A sweep's or a study's train flags, its `name` the W&B group of their runs where --track has none."""
+    if train_args["track"] and train_args["wandb_group"] is None:
+        return train_args | {"wandb_group": name}
+    return train_args
+
+
 @dataclass(frozen=True, kw_only=True)
 class Execution:
     """Where a sweep's or a study's runs train: on this machine's workers or on Ray, and how many seeds a process."""

@@ -30,10 +30,11 @@ from soft_actor_critic.cuda_graphs import act_and_update
 from soft_actor_critic.environment import make_env
 from soft_actor_critic.flags import show
 from soft_actor_critic.packed import PackedAgent
-from soft_actor_critic.periodic_eval import PeriodicEval, forget_evals_after
+from soft_actor_critic.periodic_eval import PeriodicEval, forget_evals_after, make_eval_env
 from soft_actor_critic.replay_buffer import ReplayBuffer
 from soft_actor_critic.runs import create_run_dir, find_run, locked, write_train_config
 from soft_actor_critic.signals import StopRequest, signal_name, stop_requests
+from soft_actor_critic.tracking import writer_class
 
 LOG_INTERVAL = 250  # env steps between two points of the loss and SPS curves
 # how torch words a failed allocation that it raises as a plain RuntimeError (on the CPU: "can't allocate memory")
@@ -129,8 +130,9 @@ def open_run(
     """Everything a run trains with but its env: its agent, buffer, eval env, run folder (new, or found
     and restored with `resume`), lock, config.json and TensorBoard writer; what must close on `stack`."""
     seeds = Seeds.of(config.seed)
-    eval_env = stack.enter_context(contextlib.closing(make_env(config))) if config.eval_every else None
+    eval_env = stack.enter_context(contextlib.closing(make_eval_env(config))) if config.eval_every else None
     agent, buffer = build_agent_and_buffer(config, env, device, seeds)
+    writer_type = writer_class(config)
     # Only now that everything is built: a run folder is never left behind by bad input.
     if resume:
         run_dir = find_run(config.directory, config.run_name)
@@ -143,12 +145,13 @@ def open_run(
     write_train_config(run_dir, config)
     say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
     # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
-    writer = stack.enter_context(SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None))
+    writer = stack.enter_context(writer_type(run_dir, config, purge_step=progress.step + 1 if resume else None))
     if not resume:
         log_config(writer, config)
     evaluate = None
     if eval_env:
-        evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=config.eval_episodes, seed=seeds.eval_env)
+        episodes, video = config.eval_episodes, config.capture_video
+        evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=episodes, seed=seeds.eval_env, video=video)
     return Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate)
 
 

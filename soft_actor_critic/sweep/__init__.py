@@ -17,7 +17,7 @@ from pathlib import Path
 from soft_actor_critic import console
 from soft_actor_critic.config import TrainConfig
 from soft_actor_critic.runs import checkpoint_step
-from soft_actor_critic.study_config import Execution, SweepConfig
+from soft_actor_critic.study_config import Execution, SweepConfig, grouped
 from soft_actor_critic.sweep.grid import expand, read_manifest, write_manifest
 from soft_actor_critic.sweep.schedule import schedule, workers
 from soft_actor_critic.sweep.summary import summarize
@@ -31,7 +31,7 @@ def sweep(config: SweepConfig, grid: dict, command: str) -> list[dict]:
     sweep_dir = Path(grid["directory"]) / config.sweep_name
     if config.summary:  # of the grid the sweep was run with, whatever the other flags say
         return summarize(sweep_dir, expand(read_manifest(sweep_dir), sweep_dir))
-    runs = expand(grid, sweep_dir)
+    runs = expand(grouped(grid, config.sweep_name), sweep_dir)
     check_before_writing(runs, config.ray_address)
     write_manifest(sweep_dir, grid)
     train_sweep(config, sweep_dir, runs, command)
@@ -59,9 +59,12 @@ def train_sweep(config: Execution, sweep_dir: Path, runs: list[TrainConfig], com
 
 def check_before_writing(runs: list[TrainConfig], ray_address: str | None) -> None:
     """Refuse, before anything is written, an env SAC cannot drive (each env of the runs, made as they make
-    it) and a Ray address that does not answer: bad input leaves no sweep or study folder behind."""
+    it), --track without W&B and a Ray address that does not answer: bad input leaves no sweep or study folder
+    behind."""
     from soft_actor_critic.environment import make_env
+    from soft_actor_critic.tracking import writer_class
 
+    writer_class(runs[0])  # --track without wandb
     envs = {(run.env_name, run.env_kwargs, run.max_episode_steps): run for run in runs}
     for run in envs.values():
         make_env(run).close()

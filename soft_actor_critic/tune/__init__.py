@@ -17,7 +17,7 @@ from soft_actor_critic import console
 from soft_actor_critic.config import ConfigError, RunError, TrainConfig, reported, setting_key
 from soft_actor_critic.flags import flag_name
 from soft_actor_critic.runs import locked
-from soft_actor_critic.study_config import Execution, SweepConfig, TuneConfig
+from soft_actor_critic.study_config import Execution, SweepConfig, TuneConfig, grouped
 from soft_actor_critic.sweep import check_before_writing, sweep
 from soft_actor_critic.sweep.grid import as_json
 from soft_actor_critic.tune.space import drawn_setting, search_space
@@ -42,6 +42,7 @@ def tune(config: TuneConfig, train_args: dict, given: set[str], *, command: str,
     storage, saved = stored_study(optuna, config, study_dir)
     fixed = saved_fixed(saved)
     config, train_args = with_stored_setup(config, train_args, given, saved, fixed)
+    train_args = grouped(train_args, config.study_name)  # its confirmation sweeps' too
     base = TrainConfig(**train_args)
     if not base.eval_every:
         raise ConfigError("--eval-every must be positive: tune judges trials by their periodic evals")
