@@ -169,7 +169,7 @@ def load_run(run_dir: Path, wrapper):
     """A run folder's seed, its env wrapped by `wrapper`, and its last policy: this project's run (its config
     says the rest) or SB3's (<directory>/sb3/<env>/seed=<S>, as this script names them)."""
     from soft_actor_critic.environment import make_env
-    from soft_actor_critic.evaluate import load_policy
+    from soft_actor_critic.evaluate import load_network
     from soft_actor_critic.runs import load_train_config
 
     if run_dir.parent.parent.name in SB3_LABELS.values():
@@ -181,7 +181,7 @@ def load_run(run_dir: Path, wrapper):
         return seed, env, SB3Policy(sb3_class(algorithm).load(run_dir / "model.zip", device="cpu"))
     config = load_train_config(run_dir)
     env = wrapper(make_env(config))
-    return config.seed, env, load_policy(run_dir, config, env)[0]
+    return config.seed, env, load_network(run_dir, config, env)[0]
 
 
 def sb3_run(

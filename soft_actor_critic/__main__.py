@@ -22,6 +22,7 @@ from soft_actor_critic.config import (
     PROGRAM,
     ConfigError,
     EvalConfig,
+    ExportConfig,
     Interrupted,
     PlotConfig,
     RunError,
@@ -106,7 +107,7 @@ def build_parser(
 ) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = Parser(prog=prog, description="Soft Actor-Critic for continuous Gymnasium envs.", allow_abbrev=False)
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{train,eval,plot,sweep,tune}", parser_class=Parser
+        dest="command", required=True, metavar="{train,eval,export,plot,sweep,tune}", parser_class=Parser
     )
     # Flags are spelled in full (no abbreviations), so `train --resume` can tell which ones were given.
     options = {"formatter_class": HelpFormatter, "allow_abbrev": False}
@@ -117,6 +118,8 @@ def build_parser(
     )
     evaluate = commands.add_parser("eval", help="roll out a trained agent", **options)
     add_flags(evaluate, EvalConfig)
+    export = commands.add_parser("export", help="write a run's policy as an ONNX file", **options)
+    add_flags(export, ExportConfig)
     plot = commands.add_parser("plot", help="draw learning curves of runs into a PNG", **options)
     add_flags(plot, PlotConfig)
     sweep = commands.add_parser(
@@ -127,7 +130,7 @@ def build_parser(
     tune = commands.add_parser("tune", help="search train's flags with Optuna, here or on Ray", **options)
     add_flags(tune, TuneConfig, defaults=defaults)  # given_flags tells a study's flags given from its stored ones
     add_flags(tune, TrainConfig, skip=("seed", "run_name"), defaults=defaults)  # the trials name and seed their runs
-    return parser, {"train": train, "eval": evaluate, "plot": plot, "sweep": sweep, "tune": tune}
+    return parser, {"train": train, "eval": evaluate, "export": export, "plot": plot, "sweep": sweep, "tune": tune}
 
 
 def given_flags(argv: list[str]) -> set[str]:
@@ -182,6 +185,11 @@ def run_command(command: str, args: dict, *, resume: bool = False, argv: list[st
         from soft_actor_critic.evaluate import evaluate
 
         evaluate(config)
+    elif command == "export":
+        config = ExportConfig(**args)
+        from soft_actor_critic.export import export
+
+        export(config)
     else:
         config = PlotConfig(**args)
         from soft_actor_critic.plot import plot

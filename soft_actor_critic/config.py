@@ -289,6 +289,22 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    run_name: str = flag(help="the run to export: its folder's name inside --directory, or a path to it")
+    directory: str = flag("runs", "folder that holds the run folders")
+    checkpoint: str = flag(
+        "best",
+        "best: the best policy of the periodic evals; last: the latest checkpoint's",
+        choices=tuple(CHECKPOINT_FILES),
+    )
+    output: str | None = flag(None, "the ONNX file to write; None: policy-<checkpoint>.onnx in the run folder")
+
+    def __post_init__(self) -> None:
+        check_run_reference(self.run_name)
+        _check_choice("--checkpoint", self.checkpoint, CHECKPOINT_FILES)
+
+
+@dataclass(frozen=True)
 class PlotConfig:
     runs: tuple[str, ...] = flag(
         help="run folders, or folders of runs (e.g. runs)", nargs="+", metavar="RUN", positional=True

@@ -41,7 +41,7 @@ def create_video_dir(run_dir: Path) -> Path:
         return create_unique_dir(run_dir / VIDEO_DIR, timestamp())
 
 
-def load_policy(
+def load_network(
     run_dir: Path, config: TrainConfig, env: gym.Env, name: str = CHECKPOINT_FILE
 ) -> tuple[SquashedGaussianPolicy, int | None]:
     """The policy of the run (whose config is `config`) in its file `name`, sized for `env`, in eval mode,
@@ -157,7 +157,7 @@ def steps_per_second(env: gym.Env) -> float:
 def play(env: gym.Env, run_dir: Path, train_config: TrainConfig, config: EvalConfig) -> list[float]:
     """The episodes of `evaluate`, printed (and recorded) one by one; returns their returns."""
     name = CHECKPOINT_FILES[config.checkpoint]
-    policy, step = load_policy(run_dir, train_config, env, name)
+    policy, step = load_network(run_dir, train_config, env, name)
     print(f"the policy of step {step} from {run_dir / name}", flush=True)
     torch.manual_seed(config.seed)
     env_fps = steps_per_second(env)
