@@ -161,8 +161,9 @@ class TrainConfig:
     eval_episodes: int = flag(10, "episodes per periodic eval")
     capture_video: bool = flag(
         False,
-        "render the first episode of each periodic eval off-screen, as <run>/videos/step=<N>.gif and as eval/video "
-        "in TensorBoard's Images tab; the eval returns are the same without",
+        "render the first episode of each periodic eval off-screen (its first 250 frames), as "
+        "<run>/videos/step=<N>.gif and as eval/video in TensorBoard's Images tab; the eval returns are the same "
+        "without",
     )
     track: bool = flag(
         False,

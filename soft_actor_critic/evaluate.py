@@ -69,7 +69,7 @@ def render_frame(env: gym.Env) -> Image.Image:
     """The env's current frame, palette-quantized (1 byte a pixel) while the episode's frames are held."""
     # each renderer (pygame, MuJoCo's GL backends) fails its own way
     with reported(f"cannot render {env.spec.id if env.spec else env}", Exception):
-        return Image.fromarray(env.render()).quantize(256)
+        return Image.fromarray(env.render()).quantize(256, method=Image.Quantize.FASTOCTREE)  # 6x median cut's speed
 
 
 def rollout(
@@ -79,13 +79,16 @@ def rollout(
     deterministic: bool,
     seed: int | None = None,
     frame_skip: int | None = None,
+    max_frames: int | None = None,
 ) -> tuple[float, int, list[Image.Image]]:
-    """One episode: its return, its length, and every frame_skip-th frame when frame_skip is set."""
+    """One episode: its return, its length, and every frame_skip-th frame when frame_skip is set (the first
+    max_frames of them, if given)."""
     device = next(policy.parameters()).device
     observation, _ = env.reset(seed=seed)
     episode_return, length, frames, done = 0.0, 0, [], False
     while True:
-        if frame_skip and (done or length % frame_skip == 0):
+        filming = frame_skip and (max_frames is None or len(frames) < max_frames)
+        if filming and (done or length % frame_skip == 0):
             frames.append(render_frame(env))
         if done:
             return episode_return, length, frames

@@ -29,6 +29,11 @@ from soft_actor_critic.evaluate import (
 from soft_actor_critic.runs import BEST_FILE, EvalRow, load_checkpoint, read_eval_rows, save_best, write_eval_rows
 from soft_actor_critic.tracking import RunWriter
 
+# The frames of a --capture-video GIF, at most: SB3's video recorder takes 200 steps by default. Where OpenGL
+# renders in software (no GPU), a MuJoCo frame costs about 70 ms: 250 hold a whole episode of Pendulum, Hopper or
+# LunarLander at their GIF rates, and the first 12.5 s of HalfCheetah's 50 (benchmarks/video_cost.py).
+VIDEO_FRAMES = 250
+
 
 class PeriodicEval:
     """`episodes` episodes with deterministic actions on an env of its own, logged to TensorBoard
@@ -61,7 +66,8 @@ class PeriodicEval:
         policy = self.agent.policy
         # The first episode, seeded, is the one a video shows. Rendering reads the env's state and draws
         # on no random stream: the returns are the same without it.
-        first, _, frames = rollout(self.env, policy, deterministic=True, seed=self.seed, frame_skip=self.frame_skip)
+        film = {"frame_skip": self.frame_skip, "max_frames": VIDEO_FRAMES}
+        first, _, frames = rollout(self.env, policy, deterministic=True, seed=self.seed, **film)
         returns = [first, *deterministic_returns(self.env, policy, self.episodes - 1, seed=None)]
         if frames:
             self.record(frames, step)
