@@ -2,6 +2,7 @@
 ONNX, and docs/export.md's rollout, which runs with ONNX Runtime where torch cannot even be imported."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -125,3 +126,16 @@ def test_the_rollout_of_docs_export_md_needs_no_torch_and_lands_the_shipped_agen
     assert printed >= 200  # the env's "solved" mark
     reported = float(re.search(r"It prints `mean return (\S+) over 10 episodes`", page).group(1))
     assert printed == pytest.approx(reported, abs=1)  # the page's figure (another CPU may round a step apart)
+
+
+def test_the_readmes_python_example_runs(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    example = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "load_policy" in block)
+    environment = os.environ | {"PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-c", example], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    action = np.array(json.loads(run.stdout.strip().splitlines()[-1]))
+    assert action.shape == (1,) and -2 <= action[0] <= 2
+    assert (tmp_path / "runs").is_dir()
