@@ -149,8 +149,9 @@ def test_a_tracked_run_sends_its_scalars_config_and_videos_and_its_resume_contin
     assert logged(resumed, "eval/return") == [600] and logged(resumed, "loss/critic") == [500]
 
 
-def test_a_tracked_sweep_groups_its_runs_by_its_name(offline, tmp_path):
-    assert main(sweep(tmp_path, "--seed", "1", "2", "--track", "--workers", "2")) == 0
+@pytest.mark.parametrize("processes", [["--workers", "2"], ["--seeds-per-process", "2"]], ids=["workers", "packed"])
+def test_a_tracked_sweep_groups_its_runs_by_its_name(processes, offline, tmp_path):
+    assert main(sweep(tmp_path, "--seed", "1", "2", "--track", *processes)) == 0
     runs = [wandb_runs(tmp_path / "s" / f"seed={seed}")[0] for seed in (1, 2)]
     assert [run["group"] for run in runs] == ["s", "s"]
     assert runs[0]["id"] != runs[1]["id"]
