@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from soft_actor_critic.agent import policy_network  # noqa: E402
 from soft_actor_critic.config import TrainConfig  # noqa: E402
 from soft_actor_critic.environment import make_env  # noqa: E402
-from soft_actor_critic.evaluate import gif_frame_skip, render_off_screen, rollout, steps_per_second, write_gif  # noqa: E402
+from soft_actor_critic.evaluate import gif_frame_skip, rollout, steps_per_second, write_gif  # noqa: E402
 from soft_actor_critic.periodic_eval import VIDEO_FRAMES  # noqa: E402
 
 
@@ -46,7 +46,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    render_off_screen()
     print("| env | steps | GIF frames | eval episode, s | with video, s | ratio |\n|---|---:|---:|---:|---:|---:|")
     for env_name in args.envs:
         config = TrainConfig(env_name=env_name)

@@ -30,6 +30,8 @@ def make_env(config: TrainConfig, render_mode: str | None = None) -> gym.Env:
     """gym.make of the config's env, with its kwargs and time limit, and the checks SAC needs: an id
     gymnasium knows (or the closest ones it does), a flat Box observation (a Dict or Tuple of them,
     flattened) and a bounded Box action."""
+    if render_mode == "rgb_array" or config.capture_video:  # the eval env of --capture-video renders
+        render_off_screen()
     module, _, env_id = config.env_name.rpartition(":")
     if env_id.startswith(DEEPMIND_CONTROL) and env_id not in gym.registry:
         register_deepmind_control()
@@ -50,6 +52,22 @@ def make_env(config: TrainConfig, render_mode: str | None = None) -> gym.Env:
     except RunError:
         env.close()
         raise
+
+
+def has_display() -> bool:
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def render_off_screen() -> None:
+    """Where there is no display, the settings that render rgb_array frames without one. DeepMind Control reads
+    MUJOCO_GL when it is imported, so they come before the first env of a process that renders is made."""
+    if has_display():
+        return
+    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's off-screen renderer; Box2D needs none
+    # pygame.init() (classic control's renderer) would look for a display and a sound card, and
+    # print an error about each to stderr although it renders fine: give it SDL's null devices.
+    os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
 def register_deepmind_control() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import os
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,7 +14,7 @@ from PIL import Image
 
 from soft_actor_critic.agent import policy_network
 from soft_actor_critic.config import CHECKPOINT_FILES, ConfigError, EvalConfig, RunError, TrainConfig, reported
-from soft_actor_critic.environment import make_env
+from soft_actor_critic.environment import has_display, make_env
 from soft_actor_critic.networks import SquashedGaussianPolicy
 from soft_actor_critic.runs import (
     CHECKPOINT_FILE,
@@ -29,10 +27,6 @@ from soft_actor_critic.runs import (
 
 VIDEO_DIR = "videos"  # of a run folder: the GIFs of train --capture-video, and a folder per eval --record
 MAX_GIF_FPS = 30  # frames above this rate are dropped: smaller files, and browsers slow faster GIFs anyway
-
-
-def has_display() -> bool:
-    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def create_video_dir(run_dir: Path) -> Path:
@@ -123,26 +117,11 @@ def evaluate(config: EvalConfig) -> list[float]:
             raise ConfigError(f"{flag} {given} differs from the run's {saved}; leave it out to use the run's")
     if config.render and not has_display():
         raise RunError("--render needs a display and none was found; use --record to write GIFs instead")
-    if config.record:
-        render_off_screen()
-
     render_mode = "human" if config.render else "rgb_array" if config.record else None
     with contextlib.closing(make_env(train_config, render_mode=render_mode)) as env:
         returns = play(env, run_dir, train_config, config)
     print(f"mean return {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes", flush=True)
     return returns
-
-
-def render_off_screen() -> None:
-    """Where there is no display, the settings that render rgb_array frames without one. They are read when
-    an env's renderer starts, so they may come after the env's module was imported."""
-    if has_display():
-        return
-    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's off-screen renderer; Box2D needs none
-    # pygame.init() (classic control's renderer) would look for a display and a sound card, and
-    # print an error about each to stderr although it renders fine: give it SDL's null devices.
-    os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
 def gif_frame_skip(env: gym.Env) -> int:

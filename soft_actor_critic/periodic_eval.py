@@ -21,7 +21,6 @@ from soft_actor_critic.evaluate import (
     deterministic_returns,
     gif_frame_skip,
     render_frame,
-    render_off_screen,
     rollout,
     steps_per_second,
     write_gif,
@@ -97,7 +96,6 @@ def make_eval_env(config: TrainConfig) -> gym.Env:
     reset changes none of them.)"""
     if not config.capture_video:
         return make_env(config)
-    render_off_screen()
     env = make_env(config, render_mode="rgb_array")
     try:
         env.reset(seed=0)

@@ -1,14 +1,16 @@
 """Watching a run: `train --capture-video` (a GIF of each eval, in the run folder and in TensorBoard) and
 `--track` (a Weights & Biases run, read here from the files W&B writes offline; no network)."""
 
+import os
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import ROOT, TINY
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -46,6 +48,20 @@ def test_each_eval_films_its_first_episode_and_returns_the_same_evals_as_without
     videos = events.Images("eval/video")
     assert [video.step for video in videos] == [200, 400]
     assert videos[0].encoded_image_string == (filmed / "videos" / "step=200.gif").read_bytes()
+
+
+def test_a_deepmind_control_task_films_its_evals_in_a_process_that_set_no_renderer(tmp_path):
+    pytest.importorskip("shimmy")  # requirements-dmc.txt
+    # DeepMind Control reads MUJOCO_GL when it is imported: train must set it before its first env
+    environment = {key: value for key, value in os.environ.items() if key not in ("MUJOCO_GL", "DISPLAY")}
+    flags = ["--env-name", "dm_control/cartpole-balance-v0", "--max-episode-steps", "50", "--num-steps", "150"]
+    flags += ["--start-step", "100", "--eval-every", "150", "--eval-episodes", "1", "--hidden-units", "8", "8"]
+    command = [sys.executable, "-m", "soft_actor_critic", "train", *flags, "--device", "cpu", "--capture-video"]
+    run = subprocess.run(
+        [*command, "--directory", str(tmp_path), "--run-name", "r"], cwd=ROOT, env=environment, capture_output=True
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    assert [path.name for path in (tmp_path / "r" / "videos").iterdir()] == ["step=150.gif"]
 
 
 class Blind(gym.Env):
