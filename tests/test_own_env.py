@@ -199,3 +199,14 @@ def test_a_deepmind_control_task_trains_resumes_evaluates_and_records(tmp_path):
     result = subprocess.run(evaluate, cwd=ROOT, env=os.environ | {"MUJOCO_GL": "egl"}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "length 50" in result.stdout and len(list((tmp_path / "cartpole" / "videos").glob("*/episode-1.gif"))) == 1
+
+
+def test_a_sweep_and_a_study_over_a_deepmind_control_task(tmp_path):
+    pytest.importorskip("shimmy")  # requirements-dmc.txt
+    pytest.importorskip("optuna")  # requirements-tune.txt
+    flags = ["--env-name", "dm_control/cartpole-balance-v0", "--max-episode-steps", "50", *TINY, "--num-steps", "150"]
+    flags += ["--directory", str(tmp_path), "--workers", "2"]
+    assert main(["sweep", "--sweep-name", "s", *flags, "--hidden-units", "8,8", "--seed", "1", "2"]) == 0
+    assert [checkpoint_step(tmp_path / "s" / f"seed={seed}") for seed in (1, 2)] == [150, 150]
+    assert main(["tune", "--study-name", "t", *flags, "--hidden-units", "8", "8", "--trials", "2", "--seeds", "1"]) == 0
+    assert [checkpoint_step(tmp_path / "t" / f"trial={trial}_seed=1") for trial in (0, 1)] == [150, 150]

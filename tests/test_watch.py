@@ -172,3 +172,11 @@ def test_a_tracked_sweep_groups_its_runs_by_its_name(processes, offline, tmp_pat
     assert [run["group"] for run in runs] == ["s", "s"]
     assert runs[0]["id"] != runs[1]["id"]
     assert [run["config"]["seed"] for run in runs] == ["1", "2"]
+
+
+def test_a_tracked_study_groups_its_trials_runs_by_its_name(offline, tmp_path):
+    pytest.importorskip("optuna")  # requirements-tune.txt
+    flags = ["--study-name", "st", *RUN, "--directory", str(tmp_path), "--trials", "1", "--seeds", "1", "--track"]
+    assert main(["tune", *flags, "--num-steps", "200", "--eval-every", "100"]) == 0
+    (run,) = wandb_runs(tmp_path / "st" / "trial=0_seed=1")
+    assert run["group"] == "st" and logged(run, "eval/return") == [100, 200]
