@@ -83,12 +83,16 @@ def metadata(policy: Policy, checkpoint: str) -> dict[str, str]:
     """What the model's user needs, as ONNX's metadata_props (text each; lists and numbers in JSON)."""
     network, config = policy.network, policy.config
     low, high = network.action_bias - network.action_scale, network.action_bias + network.action_scale
+    observations = gym.spaces.flatten_space(policy.observation_space)  # as the model takes them
     return {
         "env_name": config.env_name,
         "env_kwargs": json.dumps(env_kwargs(config)),
         "max_episode_steps": json.dumps(config.max_episode_steps),
         "observation": observation_layout(policy.observation_space),
-        "observation_dim": str(gym.spaces.flatdim(policy.observation_space)),
+        "observation_dim": str(observations.shape[0]),
+        "observation_low": json.dumps(observations.low.tolist()),  # an unbounded one is -Infinity
+        "observation_high": json.dumps(observations.high.tolist()),
+        "action_dim": str(low.shape[0]),
         "action_low": json.dumps(low.tolist()),
         "action_high": json.dumps(high.tolist()),
         "algorithm": config.algorithm,

@@ -71,6 +71,8 @@ def test_onnx_runtime_acts_as_torch_and_as_predict(settings, tmp_path, in_root):
     np.testing.assert_allclose(policy.predict(batch), expected, rtol=0, atol=1e-6)
     env = gym.make(settings["env_name"].partition(":")[2] or settings["env_name"])
     assert json.loads(metadata(path)["action_high"]) == pytest.approx(env.action_space.high.tolist())
+    flat = gym.spaces.flatten_space(space)
+    assert json.loads(metadata(path)["observation_low"]) == pytest.approx(flat.low.tolist())
     assert json.loads(metadata(path)["step"]) == 200
 
 
