@@ -36,7 +36,7 @@ def raw_log_std(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     from soft_actor_critic.evaluate import load_network
 
     config = load_train_config(run_dir)
-    policy, _ = load_network(run_dir, config, make_env(config.env_name))
+    policy, _ = load_network(run_dir, config, make_env(config))
     buffer_file = load_checkpoint(run_dir)["buffer_file"]
     with np.load(run_dir / buffer_file, allow_pickle=False) as arrays:
         observations = torch.as_tensor(arrays["observations"], dtype=torch.float32)

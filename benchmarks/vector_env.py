@@ -1,5 +1,5 @@
 """How fast packed seeds' envs step: Gymnasium's SyncVectorEnv (every env in this process, one after
-another, as train.training_loop steps them) against AsyncVectorEnv (one process per env), side by side.
+another, as training.training_loop steps them) against AsyncVectorEnv (one process per env), side by side.
 
     python3 benchmarks/vector_env.py                                   # Pendulum-v1 and HalfCheetah-v5, 4 and 16 envs
     python3 benchmarks/vector_env.py --envs HalfCheetah-v5 --seeds 16 --steps 5000

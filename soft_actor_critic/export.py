@@ -36,11 +36,12 @@ class DeterministicActions(nn.Module):
 
 
 def export(config: ExportConfig) -> Path:
-    """Write the run's policy as ONNX to config.output (default <run>/policy-<checkpoint>.onnx), check that ONNX
-    Runtime acts as torch does, and return the file's path."""
+    """Write the run's policy as ONNX to config.output (default <run>/policy-<checkpoint>.onnx), once ONNX Runtime
+    is seen to act as torch does; return the file's path."""
     try:
         import onnx
         import onnxruntime
+        import onnxscript  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         raise RunError(
             "export needs onnx, onnxscript and onnxruntime: pip install -r requirements-export.txt"
@@ -62,13 +63,16 @@ def export(config: ExportConfig) -> Path:
         )
     model = program.model_proto
     onnx.helper.set_model_props(model, metadata(policy, config.checkpoint))
-    write_atomically(path, lambda file: file.write(model.SerializeToString()))
-    session = onnxruntime.InferenceSession(str(path))
+    serialized = model.SerializeToString()
+    with reported("ONNX Runtime cannot run the exported policy", Exception):  # checked before it is written
+        session = onnxruntime.InferenceSession(serialized)
+        actions = session.run(None, {"observation": observations.numpy()})[0]
     with torch.inference_mode():
         expected = policy.network.act(observations, deterministic=True).numpy()
-    difference = np.abs(session.run(None, {"observation": observations.numpy()})[0] - expected).max()
+    difference = np.abs(actions - expected).max()
     if difference > TOLERANCE:
-        raise RunError(f"{path}'s actions differ from torch's by up to {difference:.2g}: do not use it")
+        raise RunError(f"the exported policy's actions differ from torch's by up to {difference:.2g}: not written")
+    write_atomically(path, lambda file: file.write(serialized))
     print(f"wrote {path}: the policy of step {policy.step}, actions within {difference:.1g} of torch's", flush=True)
     return path
 

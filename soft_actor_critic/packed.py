@@ -9,7 +9,7 @@ and Q-function for the critic; CrossQ's batch renormalization too), every batch 
 seed dimension, the temperature is one per seed, and each loss is one per seed (losses.py), summed
 before the backward pass (agent.descend). So no gradient, statistic or temperature crosses from one
 seed to another, and Adam, which works element by element, steps each seed as its own Adam would.
-train.train_runs trains them, in the loop of every run.
+training.train_runs trains them, in the loop of every run.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -91,19 +92,20 @@ class PeriodicEval:
 
 
 def make_eval_env(config: TrainConfig) -> gym.Env:
-    """The run's eval env; with --capture-video, one that renders off-screen, tried once now, so that an env that
-    cannot is refused before the run starts, not at its first eval. (Each eval seeds its first reset: this
-    reset changes none of them.)"""
+    """The run's eval env; with --capture-video, one that renders off-screen, tried once now: an env that cannot
+    render is said in one line at the start, and the run trains on without videos (a sweep over several envs
+    does not stop for one). Each eval seeds its first reset: this reset changes none of them."""
     if not config.capture_video:
         return make_env(config)
     env = make_env(config, render_mode="rgb_array")
     try:
         env.reset(seed=0)
         render_frame(env)
+        return env
     except RunError as error:
         env.close()
-        raise RunError(f"--capture-video: {error}") from None
-    return env
+        say(f"--capture-video: {error}; training without videos", sys.stderr)
+        return make_env(config)
 
 
 def forget_evals_after(run_dir: Path, step: int) -> None:

@@ -39,28 +39,44 @@ class Policy:
         return actions[0] if single else actions
 
     def flattened(self, observation) -> tuple[np.ndarray, bool]:
-        """The observation(s) as a (batch, observation_dim) array, and whether it was a single one."""
+        """The observation(s) as a (batch, observation_dim) array, and whether it was a single one; a ValueError
+        for an array whose shape is neither the space's nor a batch of it."""
         space = self.observation_space
         if isinstance(space, gym.spaces.Box):
             array = np.asarray(observation, dtype=np.float32)
-            return array.reshape(-1, space.shape[0]), array.ndim == len(space.shape)
+            if array.shape != space.shape and array.shape[1:] != space.shape:
+                raise ValueError(
+                    f"observations of shape {array.shape}; the env's are {space.shape}, or a batch of them"
+                )
+            return array.reshape(-1, *space.shape), array.shape == space.shape
+        if isinstance(observation, list):  # a batch of the env's own observations
+            return np.stack([gym.spaces.flatten(space, each) for each in observation]), False
         keys = list(space.spaces) if isinstance(space, gym.spaces.Dict) else range(len(space.spaces))
-        first = keys[0]
-        if np.shape(observation[first]) == space.spaces[first].shape:  # one observation
+        shapes = [(np.shape(observation[key]), space.spaces[key].shape) for key in keys]
+        if all(given == expected for given, expected in shapes):
             return gym.spaces.flatten(space, observation)[None], True
-        parts = [{key: observation[key][row] for key in keys} for row in range(len(observation[first]))]
+        if not all(given[1:] == expected for given, expected in shapes) or len({given[0] for given, _ in shapes}) > 1:
+            raise ValueError(
+                f"observation parts of shapes {[given for given, _ in shapes]}; the env's are "
+                f"{[expected for _, expected in shapes]}, or batches of them, all of one size"
+            )
+        parts = [{key: observation[key][row] for key in keys} for row in range(shapes[0][0][0])]
         if isinstance(space, gym.spaces.Tuple):
             parts = [tuple(part.values()) for part in parts]
         return np.stack([gym.spaces.flatten(space, part) for part in parts]), False
 
 
 def load_policy(run: str | Path, checkpoint: str = "best", *, directory: str | Path = "runs") -> Policy:
-    """The policy of a run: `run` is its folder (the Path `train` returns), or its name inside `directory`;
+    """The policy of a run: `run` is its folder (a Path, such as `train` returns), or its name inside `directory`
+    (a str; one with a '/' is a path);
     `checkpoint` is best (the best periodic eval's policy) or last (the latest checkpoint's)."""
     if checkpoint not in CHECKPOINT_FILES:
         raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINT_FILES)}, got {checkpoint!r}")
-    check_run_reference(str(run))
-    run_dir = find_run(str(directory), str(run))
+    if isinstance(run, Path):  # a folder, wherever it is
+        run_dir = find_run(str(run.parent), run.name)
+    else:
+        check_run_reference(run)
+        run_dir = find_run(str(directory), run)
     config = load_train_config(run_dir)
     with contextlib.closing(make_env(config)) as env:
         network, step = load_network(run_dir, config, env, CHECKPOINT_FILES[checkpoint])

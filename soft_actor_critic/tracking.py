@@ -13,7 +13,7 @@ from PIL import Image
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 
-from soft_actor_critic.config import RunError, TrainConfig, reported
+from soft_actor_critic.config import Interrupted, RunError, TrainConfig, reported
 
 WANDB_ID_FILE = "wandb_id.txt"  # the run's W&B id: --resume continues that W&B run
 
@@ -36,15 +36,15 @@ class RunWriter(SummaryWriter):
 class TrackedWriter(RunWriter):
     """A RunWriter whose scalars and GIFs also go to a W&B run of their own, with the run's config, named after
     the run folder and kept in it (<run>/wandb). Its id is kept in the folder, so that a resumed run continues
-    the same W&B run; the scalars are plotted against `global_step`, the env step, where a resumed run logs
-    again the steps after its checkpoint."""
+    the same W&B run; the scalars are plotted against `global_step`, the env step. (W&B keeps what a stopped
+    run logged after its last checkpoint beside what the resumed run logs again for those steps, where
+    TensorBoard hides the first.)"""
 
     def __init__(self, run_dir: Path, config: TrainConfig, *, purge_step: int | None = None) -> None:
-        super().__init__(run_dir, config, purge_step=purge_step)
-        import wandb
+        # W&B first: a run that cannot start it opens no TensorBoard file
+        with reported("--track: cannot start a W&B run", Exception):  # a broken install, no login, a bad entity...
+            import wandb
 
-        self.wandb = wandb
-        with reported("--track: cannot start a W&B run", Exception):  # no login, no network, a bad entity...
             self.run = wandb.init(
                 project=config.wandb_project,
                 entity=config.wandb_entity,
@@ -56,8 +56,10 @@ class TrackedWriter(RunWriter):
                 config=dataclasses.asdict(config),
                 reinit="create_new",  # packed seeds: one W&B run per run, all in this process
             )
+        self.wandb, self.failed = wandb, False
         self.run.define_metric("global_step")
         self.run.define_metric("*", step_metric="global_step")
+        super().__init__(run_dir, config, purge_step=purge_step)
 
     def add_scalar(self, tag: str, scalar_value, global_step: int | None = None, *args, **kwargs) -> None:
         super().add_scalar(tag, scalar_value, global_step, *args, **kwargs)
@@ -67,9 +69,14 @@ class TrackedWriter(RunWriter):
         super().add_gif(tag, path, step)
         self.run.log({tag: self.wandb.Video(str(path), format="gif"), "global_step": step})
 
+    def __exit__(self, error_type, error, traceback) -> None:
+        # a run stopped by an error is a failed W&B run; one stopped by Ctrl-C or SIGTERM has checkpointed
+        self.failed = error_type is not None and not issubclass(error_type, Interrupted)
+        super().__exit__(error_type, error, traceback)
+
     def close(self) -> None:
         super().close()
-        self.run.finish()
+        self.run.finish(exit_code=1 if self.failed else 0)
 
 
 def wandb_id(run_dir: Path) -> str:

@@ -9,6 +9,7 @@ import functools
 import os
 import re
 import shlex
+import shutil
 import sys
 import time
 from collections import deque
@@ -142,15 +143,20 @@ def open_run(
     progress = restore(run_dir, config, env, agent, buffer) if resume else Progress.start(config, seeds)
     forget_evals_after(run_dir, progress.step)  # those of a run killed after its checkpoint: evaluated again
     config = dataclasses.replace(config, run_name=run_dir.name)
+    try:  # --track's W&B run may fail to start: a new run's folder goes, a resumed one's config stays as it was
+        # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
+        writer = stack.enter_context(writer_type(run_dir, config, purge_step=progress.step + 1 if resume else None))
+    except RunError:
+        if not resume:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     write_train_config(run_dir, config)
     say(f"run folder: {run_dir}" + (f" (resuming at step {progress.step})" if resume else ""))
-    # purge_step: TensorBoard hides what an interrupted run logged after its checkpoint
-    writer = stack.enter_context(writer_type(run_dir, config, purge_step=progress.step + 1 if resume else None))
     if not resume:
         log_config(writer, config)
     evaluate = None
     if eval_env:
-        episodes, video = config.eval_episodes, config.capture_video
+        episodes, video = config.eval_episodes, eval_env.render_mode == "rgb_array"
         evaluate = PeriodicEval(run_dir, eval_env, agent, writer, episodes=episodes, seed=seeds.eval_env, video=video)
     return Training(config, seeds, env, agent, buffer, writer, progress, run_dir, evaluate)
 

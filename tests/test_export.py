@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -66,6 +67,9 @@ def test_onnx_runtime_acts_as_torch_and_as_predict(settings, tmp_path, in_root):
     if isinstance(space, gym.spaces.Dict):
         batch = {key: np.stack([sample[key] for sample in samples]) for key in space}
         assert "position [2], target [2]" in metadata(path)["observation"]
+        np.testing.assert_allclose(policy.predict(samples), expected, rtol=0, atol=1e-6)  # a list of them
+        with pytest.raises(ValueError, match="or batches of them"):
+            policy.predict({key: value[:1] for key, value in samples[0].items()})
     else:
         batch = observations
     np.testing.assert_allclose(policy.predict(batch), expected, rtol=0, atol=1e-6)
@@ -84,6 +88,8 @@ def test_predict_samples_when_not_deterministic_and_stays_in_the_bounds(tmp_path
     assert actions.shape == (500, 1) and np.all(np.abs(actions) <= 2)
     assert not np.allclose(actions, policy.predict(observations))
     assert policy.step == 200 and policy.run_dir == run_dir
+    with pytest.raises(ValueError, match="the env's are"):
+        policy.predict(np.zeros(6))  # two observations run together are not one
     with pytest.raises(ConfigError, match="checkpoint must be one of"):
         soft_actor_critic.load_policy(run_dir, checkpoint="final")
 
@@ -141,3 +147,10 @@ def test_the_readmes_python_example_runs(tmp_path):
     action = np.array(json.loads(run.stdout.strip().splitlines()[-1]))
     assert action.shape == (1,) and -2 <= action[0] <= 2
     assert (tmp_path / "runs").is_dir()
+
+
+def test_load_policy_takes_the_folder_train_returns_wherever_it_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()  # a folder of the same name in the default --directory must not be taken
+    run_dir = soft_actor_critic.train(**TINY, env_name="Pendulum-v1", directory=".", run_name="here")
+    assert run_dir == Path("here") and soft_actor_critic.load_policy(run_dir).run_dir == run_dir

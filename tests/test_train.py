@@ -35,7 +35,7 @@ class CounterEnv(gym.Env):
 
 
 def loop(config, env: gym.Env, agent, buffer: ReplayBuffer, tmp_path) -> None:
-    """train.training_loop of one run, without evals; none of its steps falls due for a checkpoint."""
+    """training.training_loop of one run, without evals; none of its steps falls due for a checkpoint."""
     seeds = Seeds.of(config.seed)
     envs = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     with SummaryWriter(str(tmp_path / "events")) as writer:

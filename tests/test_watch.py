@@ -84,13 +84,13 @@ class Blind(gym.Env):
         return None
 
 
-def test_an_env_that_cannot_render_is_refused_before_the_run_starts(tmp_path, capsys):
+def test_an_env_that_cannot_render_is_said_at_the_start_and_trains_without_videos(tmp_path, capsys):
     gym.register("BlindForVideo-v0", entry_point=Blind, max_episode_steps=50)
     flags = ["--env-name", "BlindForVideo-v0", "--directory", str(tmp_path), "--capture-video", "--run-name", "r"]
-    assert main(["train", *flags]) == 1
-    error = capsys.readouterr().err.strip()
-    assert error.startswith("soft-actor-critic train: error: --capture-video: cannot render BlindForVideo-v0")
-    assert "\n" not in error and not (tmp_path / "r").exists()
+    assert main(["train", *flags, "--num-steps", "200", "--start-step", "100", "--eval-every", "100"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "--capture-video" in line]
+    assert len(lines) == 1 and "cannot render BlindForVideo-v0" in lines[0] and "training without videos" in lines[0]
+    assert (tmp_path / "r" / "eval.csv").is_file() and not (tmp_path / "r" / "videos").exists()
 
 
 def test_capture_video_without_evals_is_refused(tmp_path, capsys):
@@ -142,6 +142,24 @@ def wandb_runs(run_dir: Path) -> list[dict]:
 def logged(run: dict, key: str) -> list[int]:
     """The env steps at which the W&B run got `key`."""
     return [int(row["global_step"]) for row in run["history"] if key in row or f"{key}/_type" in row]
+
+
+def test_a_w_and_b_run_that_cannot_start_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+
+    def no_login(**settings):
+        raise wandb.errors.UsageError("api_key not configured (no-tty)")
+
+    monkeypatch.setattr(wandb, "init", no_login)
+    assert main(train(tmp_path, "r", "--track")) == 1
+    error = capsys.readouterr().err
+    assert "--track: cannot start a W&B run: api_key not configured" in error and error.count("\n") == 1
+    assert not (tmp_path / "r").exists()  # so that the same command, once logged in, starts it
+    assert main(train(tmp_path, "r")) == 0
+    capsys.readouterr()
+    resume = ["train", "--resume", "--directory", str(tmp_path), "--run-name", "r", "--num-steps", "600", "--track"]
+    assert main(resume) == 1 and "cannot start a W&B run" in capsys.readouterr().err
+    assert '"track": false' in (tmp_path / "r" / "config.json").read_text()  # a resume that failed changed nothing
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ BUSY_SECONDS = 60  # how long a run waits for another process to let go of its f
 def packed_groups(runs: dict[TrainConfig, int | None], size: int) -> list[list[TrainConfig]]:
     """The runs, each with the step of its checkpoint, in groups of at most `size` that differ in their
     seed alone (config.setting_key), are carried out alike (EXECUTION_SETTINGS) and stand at the same step
-    (train.train_runs); with size 1, one run a group."""
+    (training.train_runs); with size 1, one run a group."""
     groups: dict[tuple, list[TrainConfig]] = {}
     for run, step in runs.items():
         key = (setting_key(run), *(getattr(run, name) for name in EXECUTION_SETTINGS), step)
