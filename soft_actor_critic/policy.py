@@ -40,7 +40,7 @@ class Policy:
 
     def flattened(self, observation) -> tuple[np.ndarray, bool]:
         """The observation(s) as a (batch, observation_dim) array, and whether it was a single one; a ValueError
-        for an array whose shape is neither the space's nor a batch of it."""
+        for one whose shape is neither the space's nor a batch of it."""
         space = self.observation_space
         if isinstance(space, gym.spaces.Box):
             array = np.asarray(observation, dtype=np.float32)
@@ -51,25 +51,29 @@ class Policy:
             return array.reshape(-1, *space.shape), array.shape == space.shape
         if isinstance(observation, list):  # a batch of the env's own observations
             return np.stack([gym.spaces.flatten(space, each) for each in observation]), False
+        return self.flattened_parts(observation)
+
+    def flattened_parts(self, observation) -> tuple[np.ndarray, bool]:
+        """flattened() of a Dict or Tuple observation: each part of the space's shape (one observation), or each
+        with a leading batch dimension of one size (a batch)."""
+        space = self.observation_space
         keys = list(space.spaces) if isinstance(space, gym.spaces.Dict) else range(len(space.spaces))
-        shapes = [(np.shape(observation[key]), space.spaces[key].shape) for key in keys]
-        if all(given == expected for given, expected in shapes):
+        given = [np.shape(observation[key]) for key in keys]
+        expected = [space.spaces[key].shape for key in keys]
+        if given == expected:
             return gym.spaces.flatten(space, observation)[None], True
-        if not all(given[1:] == expected for given, expected in shapes) or len({given[0] for given, _ in shapes}) > 1:
-            raise ValueError(
-                f"observation parts of shapes {[given for given, _ in shapes]}; the env's are "
-                f"{[expected for _, expected in shapes]}, or batches of them, all of one size"
-            )
-        parts = [{key: observation[key][row] for key in keys} for row in range(shapes[0][0][0])]
+        if [shape[1:] for shape in given] != expected or len({shape[:1] for shape in given}) > 1:
+            raise ValueError(f"observation parts of shapes {given}; the env's are {expected}, or batches of them")
+        rows = [{key: observation[key][row] for key in keys} for row in range(given[0][0])]
         if isinstance(space, gym.spaces.Tuple):
-            parts = [tuple(part.values()) for part in parts]
-        return np.stack([gym.spaces.flatten(space, part) for part in parts]), False
+            rows = [tuple(row.values()) for row in rows]
+        return np.stack([gym.spaces.flatten(space, row) for row in rows]), False
 
 
 def load_policy(run: str | Path, checkpoint: str = "best", *, directory: str | Path = "runs") -> Policy:
     """The policy of a run: `run` is its folder (a Path, such as `train` returns), or its name inside `directory`
-    (a str; one with a '/' is a path);
-    `checkpoint` is best (the best periodic eval's policy) or last (the latest checkpoint's)."""
+    (a str; one with a '/' is a path); `checkpoint` is best (the best periodic eval's policy) or last (the latest
+    checkpoint's)."""
     if checkpoint not in CHECKPOINT_FILES:
         raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINT_FILES)}, got {checkpoint!r}")
     if isinstance(run, Path):  # a folder, wherever it is
