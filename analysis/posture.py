@@ -6,6 +6,10 @@ most of its steps on its back; as a policy may flip in some episodes and not in 
 counts the episodes on its back of all --episodes.
 
     python3 analysis/posture.py runs/learning/*/HalfCheetah-v5*/seed=*
+    python3 analysis/posture.py studies/dmc-100k/dm_control-cheetah-run-v0_seed=*
+
+DeepMind Control's cheetah-run works too: its flattened observation starts with position, whose second
+number is rooty as well.
 
 Running on its back is HalfCheetah's best-known local optimum: such a run stays near 1,000-1,500 at
 100,000 steps, where an upright one passes 3,500.
