@@ -21,11 +21,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, and learning.py's reader of both kinds of run
-from learning import load_run  # noqa: E402  (after the path that finds it)
+from learning import play_eval  # noqa: E402  (after the path that finds it)
 
-from soft_actor_critic.checkpoints import Seeds  # noqa: E402
 from soft_actor_critic.config import TrainConfig  # noqa: E402
-from soft_actor_critic.evaluate import deterministic_returns  # noqa: E402
 
 
 class Hops(gym.Wrapper):
@@ -59,8 +57,7 @@ def main() -> None:
     print("| run | eval return | fell, of the episodes | length, median [range] | distance (m), median [range] |")
     print("|---|---:|---:|---|---|")
     for run_dir in args.run_dirs:
-        seed, env, policy = load_run(run_dir, Hops)
-        returns = deterministic_returns(env, policy, args.episodes, Seeds.of(seed).eval_env)
+        returns, env = play_eval(run_dir, Hops, args.episodes)
         lengths, distances = np.array(env.lengths), np.array(env.distances)
         fell = sum(env.fell)
         print(

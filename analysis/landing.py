@@ -23,11 +23,7 @@ import gymnasium as gym
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, and learning.py's reader of both kinds of run
-from learning import load_run  # noqa: E402  (after the path that finds it)
-
-from soft_actor_critic.checkpoints import Seeds  # noqa: E402
-from soft_actor_critic.config import TrainConfig  # noqa: E402
-from soft_actor_critic.evaluate import deterministic_returns  # noqa: E402
+from learning import play_eval  # noqa: E402  (after the path that finds it)
 
 ENDINGS = ("landed", "crashed", "hovering")
 
@@ -50,8 +46,7 @@ class Endings(gym.Wrapper):
 
 def play(run_dir: Path) -> tuple[float, Counter]:
     """The mean return of the run's deterministic eval and how its episodes ended."""
-    seed, env, policy = load_run(run_dir, Endings)
-    returns = deterministic_returns(env, policy, TrainConfig.eval_episodes, Seeds.of(seed).eval_env)
+    returns, env = play_eval(run_dir, Endings)
     return sum(returns) / len(returns), Counter(env.endings)
 
 

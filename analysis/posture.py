@@ -28,11 +28,9 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, and learning.py's reader of both kinds of run
-from learning import load_run  # noqa: E402  (after the path that finds it)
+from learning import play_eval  # noqa: E402  (after the path that finds it)
 
-from soft_actor_critic.checkpoints import Seeds  # noqa: E402
 from soft_actor_critic.config import TrainConfig  # noqa: E402
-from soft_actor_critic.evaluate import deterministic_returns  # noqa: E402
 
 
 class Pitch(gym.ObservationWrapper):
@@ -54,8 +52,7 @@ class Pitch(gym.ObservationWrapper):
 def episodes(run_dir: Path, count: int) -> list[tuple[float, np.ndarray]]:
     """The return of each of the `count` episodes of an eval (deterministic_returns, seeded as the evals are)
     and the torso's pitch at each of its steps (the reset's included)."""
-    seed, env, policy = load_run(run_dir, Pitch)
-    returns = deterministic_returns(env, policy, count, Seeds.of(seed).eval_env)
+    returns, env = play_eval(run_dir, Pitch, count)
     return [(episode_return, np.array(pitch)) for episode_return, pitch in zip(returns, env.pitches)]
 
 

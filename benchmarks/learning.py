@@ -184,6 +184,17 @@ def load_run(run_dir: Path, wrapper):
     return config.seed, env, load_network(run_dir, config, env)[0]
 
 
+def play_eval(run_dir: Path, wrapper, episodes: int = TrainConfig.eval_episodes):
+    """The returns of a run's last policy over the episodes of a deterministic eval, its first reset seeded with
+    the run's eval seed as the evals seed it (so the episodes its eval.csv scores), and the env that played
+    them, wrapped by `wrapper`: what analysis/'s scripts record."""
+    from soft_actor_critic.checkpoints import Seeds
+    from soft_actor_critic.evaluate import deterministic_returns
+
+    seed, env, policy = load_run(run_dir, wrapper)
+    return deterministic_returns(env, policy, episodes, Seeds.of(seed).eval_env), env
+
+
 def sb3_run(
     env_name: str, seed: int, num_steps: int, eval_every: int, checkpoint_every: int, directory: str, algorithm: str
 ) -> None:
