@@ -63,7 +63,9 @@ class Policy:
         if given == expected:
             return gym.spaces.flatten(space, observation)[None], True
         if [shape[1:] for shape in given] != expected or len({shape[:1] for shape in given}) > 1:
-            raise ValueError(f"observation parts of shapes {given}; the env's are {expected}, or batches of them")
+            raise ValueError(
+                f"observation parts of shapes {given}; the env's are {expected}, or batches of them, all of one size"
+            )
         rows = [{key: observation[key][row] for key in keys} for row in range(given[0][0])]
         if isinstance(space, gym.spaces.Tuple):
             rows = [tuple(row.values()) for row in rows]
